@@ -1,0 +1,456 @@
+/*
+ * index.c -- the sharded open-addressing index: lock-free lookups for
+ * readers, locked lookups and intent-logged publication for writers, CLOCK
+ * eviction when a shard's index fills, in-place rebuild and crash repair.
+ * See THE INDEX AND THE PUBLISH PROTOCOL and CRASH RECOVERY in cachee_l0.h.
+ */
+#include "l0_internal.h"
+
+static uint64_t next_slot(const l0_geom *g, uint64_t i) {
+    return i + 1 == g->shard_slots ? 0 : i + 1;
+}
+
+bool l0_record_sane(const l0_geom *g, const struct cachee_l0_shm_record *r,
+                    uint64_t off, uint32_t gen) {
+    if (r->magic != CACHEE_L0_RECORD_MAGIC || r->gen != gen) return false;
+    if (r->meta_len > CACHEE_L0_META_MAX) return false;
+    uint64_t vo = l0_value_off(r->key_len, r->meta_len);
+    if (r->value_off != vo || r->value_len > g->record_max) return false;
+    if (r->record_len != vo + l0_align64(r->value_len)) return false;
+    if (off >= g->arena_size) return false;
+    if (r->flags & 1) {
+        if ((off & (g->seg_size - 1)) != 0) return false;
+        return r->record_len <= g->arena_size - off;
+    }
+    return r->record_len <= g->seg_size - (off & (g->seg_size - 1));
+}
+
+/* 1: usable record (header copied), 0: stale entry, -1: corrupt. */
+static int entry_record(const cachee_l0 *h, uint64_t w0, uint64_t w1,
+                        uint64_t *off, uint64_t *seg,
+                        struct cachee_l0_shm_record *rec) {
+    uint64_t loc = l0_e_loc(w1);
+    if (loc >= h->g.arena_units) return -1;
+    *off = loc * CACHEE_L0_RECORD_ALIGN;
+    *seg = *off >> h->g.seg_shift;
+    uint32_t gen = l0_e_gen(w0);
+    if (L0_LOAD_ACQ(&l0_gens(h)[*seg]) != gen) return 0;
+    memcpy(rec, l0_arena_ro(h, *off), sizeof *rec);
+    if (l0_record_sane(&h->g, rec, *off, gen)) return 1;
+    L0_FENCE_ACQ();
+    return L0_LOAD(&l0_gens(h)[*seg]) != gen ? 0 : -1;
+}
+
+bool l0_entry_record(const cachee_l0 *h, uint64_t w0, uint64_t w1,
+                     uint64_t *off, uint64_t *seg,
+                     struct cachee_l0_shm_record *rec) {
+    return l0_e_kind(w1) == CACHEE_L0_ENTRY_LIVE &&
+           entry_record(h, w0, w1, off, seg, rec) == 1;
+}
+
+/*
+ * A reader waited too long for a rebuild to end (odd layout sequence) or for
+ * an entry to stop being torn (`idx`, or UINT64_MAX): take the shard lock,
+ * which repairs the shard if its writer died.  Under the lock no writer can be
+ * in the middle of anything, so if the condition still holds the region is
+ * damaged: repair the shard now rather than spin.
+ */
+static void reader_slow_path(cachee_l0 *h, uint64_t shard, uint64_t idx) {
+    if (l0_shard_lock(h, shard) != 0) return;
+    struct cachee_l0_shm_shard *sh = l0_shard(h, shard);
+    bool damaged = (L0_LOAD(&sh->layout_seq) & 1) != 0;
+    if (idx < h->g.shard_slots) {
+        const struct cachee_l0_shm_entry *e = &l0_entries(h, shard)[idx];
+        damaged |= l0_e_ver(L0_LOAD(&e->w0)) != l0_e_ver(L0_LOAD(&e->w1));
+    }
+    if (damaged) l0_shard_repair(h, shard);
+    l0_shard_unlock(h, shard);
+}
+
+int l0_lookup(cachee_l0 *h, uint64_t hash, const void *key, size_t key_len,
+              l0_found *f) {
+    const l0_geom *g = &h->g;
+    uint64_t shard = l0_shard_of(g, hash);
+    const struct cachee_l0_shm_shard *sh = l0_shard(h, shard);
+    const struct cachee_l0_shm_entry *E =
+        (const struct cachee_l0_shm_entry *)(h->ro + g->index_off +
+                                             shard * g->shard_slots *
+                                                 L0_ENTRY_BYTES);
+    uint64_t home = l0_home_of(g, hash);
+    uint32_t tag = l0_tag_of(hash);
+
+    for (int attempt = 0; attempt < L0_READ_RETRIES; attempt++) {
+        uint32_t seq = L0_LOAD_ACQ(&sh->layout_seq);
+        if (L0_UNLIKELY(seq & 1)) {
+            for (int i = 0; i < L0_SPIN_LAYOUT && (seq & 1); i++) {
+                l0_cpu_relax();
+                seq = L0_LOAD_ACQ(&sh->layout_seq);
+            }
+            if (seq & 1) reader_slow_path(h, shard, UINT64_MAX);
+            continue;
+        }
+        uint64_t i = home;
+        bool retry = false;
+        for (uint64_t step = 0; step < g->shard_slots; step++, i = next_slot(g, i)) {
+            uint64_t w1 = L0_LOAD_ACQ(&E[i].w1);
+            uint64_t w0 = L0_LOAD_ACQ(&E[i].w0);
+            if (L0_UNLIKELY(l0_e_ver(w0) != l0_e_ver(w1))) {
+                int spins = 0;
+                do {
+                    l0_cpu_relax();
+                    w1 = L0_LOAD_ACQ(&E[i].w1);
+                    w0 = L0_LOAD_ACQ(&E[i].w0);
+                } while (l0_e_ver(w0) != l0_e_ver(w1) && ++spins < L0_SPIN_TORN);
+                if (l0_e_ver(w0) != l0_e_ver(w1)) {
+                    reader_slow_path(h, shard, i);
+                    retry = true;
+                    break;
+                }
+            }
+            uint32_t kind = l0_e_kind(w1);
+            if (kind == CACHEE_L0_ENTRY_EMPTY) break;
+            if (kind != CACHEE_L0_ENTRY_LIVE || l0_e_tag(w0) != tag) continue;
+            int ok = entry_record(h, w0, w1, &f->off, &f->seg, &f->rec);
+            if (ok == 0) continue;
+            if (ok < 0) return CACHEE_L0_E_CORRUPT;
+            if (f->rec.hash != hash || f->rec.key_len != key_len) continue;
+            if (memcmp(l0_arena_ro(h, f->off) + L0_RECORD_HEADER, key, key_len) != 0) {
+                f->gen = l0_e_gen(w0);
+                if (!l0_still_valid(h, f)) {
+                    retry = true; /* the bytes moved under the compare */
+                    break;
+                }
+                continue;
+            }
+            f->slot_idx = i;
+            f->gen = l0_e_gen(w0);
+            return 0;
+        }
+        if (retry) continue;
+        L0_FENCE_ACQ();
+        if (L0_LOAD(&sh->layout_seq) == seq) return CACHEE_L0_NOTFOUND;
+    }
+    return CACHEE_L0_E_CORRUPT;
+}
+
+/* ------------------------------------------------------------ writers */
+
+static struct cachee_l0_shm_entry *entries_rw(cachee_l0 *h, uint64_t shard) {
+    return l0_entries(h, shard);
+}
+
+int l0_find_locked(cachee_l0 *h, uint64_t shard, uint64_t hash,
+                   const void *key, size_t key_len, l0_wfind *w) {
+    const l0_geom *g = &h->g;
+    struct cachee_l0_shm_entry *E = entries_rw(h, shard);
+    uint32_t tag = l0_tag_of(hash);
+    w->found = 0;
+    w->expired = 0;
+    w->free_idx = UINT64_MAX;
+    uint64_t i = l0_home_of(g, hash);
+    for (uint64_t step = 0; step < g->shard_slots; step++, i = next_slot(g, i)) {
+        uint64_t w0 = L0_LOAD(&E[i].w0), w1 = L0_LOAD(&E[i].w1);
+        uint32_t kind = l0_e_kind(w1);
+        if (kind == CACHEE_L0_ENTRY_EMPTY) {
+            if (w->free_idx == UINT64_MAX) w->free_idx = i;
+            return 0;
+        }
+        if (kind != CACHEE_L0_ENTRY_LIVE) {
+            if (w->free_idx == UINT64_MAX) w->free_idx = i;
+            continue;
+        }
+        l0_found *f = &w->f;
+        int ok = entry_record(h, w0, w1, &f->off, &f->seg, &f->rec);
+        if (ok != 1) {
+            /* Stale (its segment was reclaimed) or corrupt: reusable. */
+            if (w->free_idx == UINT64_MAX) w->free_idx = i;
+            continue;
+        }
+        if (l0_e_tag(w0) != l0_tag_of(f->rec.hash)) {
+            if (w->free_idx == UINT64_MAX) w->free_idx = i; /* corrupt */
+            continue;
+        }
+        if (l0_e_tag(w0) != tag || f->rec.hash != hash ||
+            f->rec.key_len != key_len ||
+            memcmp(l0_arena_ro(h, f->off) + L0_RECORD_HEADER, key, key_len) != 0)
+            continue;
+        f->slot_idx = i;
+        f->gen = l0_e_gen(w0);
+        w->found = 1;
+        w->slot_idx = i;
+        w->expired = f->rec.expires_ns != 0 && l0_now_ns() >= f->rec.expires_ns;
+        return 0;
+    }
+    return 0;
+}
+
+int l0_find_exact_locked(cachee_l0 *h, uint64_t shard, uint64_t hash,
+                         uint64_t off, uint32_t gen, uint64_t *idx) {
+    const l0_geom *g = &h->g;
+    struct cachee_l0_shm_entry *E = entries_rw(h, shard);
+    uint32_t tag = l0_tag_of(hash);
+    uint64_t loc = off / CACHEE_L0_RECORD_ALIGN;
+    uint64_t i = l0_home_of(g, hash);
+    for (uint64_t step = 0; step < g->shard_slots; step++, i = next_slot(g, i)) {
+        uint64_t w0 = L0_LOAD(&E[i].w0), w1 = L0_LOAD(&E[i].w1);
+        uint32_t kind = l0_e_kind(w1);
+        if (kind == CACHEE_L0_ENTRY_EMPTY) break;
+        if (kind == CACHEE_L0_ENTRY_LIVE && l0_e_tag(w0) == tag &&
+            l0_e_loc(w1) == loc && l0_e_gen(w0) == gen) {
+            *idx = i;
+            return 0;
+        }
+    }
+    return CACHEE_L0_NOTFOUND;
+}
+
+/* Store one entry through the shard's intent, so that a writer killed
+ * between the two stores leaves something repair can finish. */
+static void entry_store(struct cachee_l0_shm_shard *sh,
+                        struct cachee_l0_shm_entry *e, uint64_t idx,
+                        uint64_t w0_body, uint64_t w1_body) {
+    uint64_t ver = (uint64_t)((l0_e_ver(L0_LOAD(&e->w1)) + 1) & 0xffffu);
+    uint64_t w0 = (ver << L0_VER_SHIFT) | w0_body;
+    uint64_t w1 = (ver << L0_VER_SHIFT) | w1_body;
+    sh->intent_slot = (uint32_t)idx;
+    sh->intent_w0 = w0;
+    sh->intent_w1 = w1;
+    L0_STORE_REL(&sh->intent_active, 1u);
+    L0_STORE_REL(&e->w0, w0);
+    L0_STORE_REL(&e->w1, w1);
+    L0_STORE_REL(&sh->intent_active, 0u);
+}
+
+/* Keep live/tombs in step with a kind change. */
+static void count_change(struct cachee_l0_shm_shard *sh, uint32_t from,
+                         uint32_t to) {
+    if (from == to) return;
+    if (from == CACHEE_L0_ENTRY_LIVE) sh->live--;
+    if (from == CACHEE_L0_ENTRY_TOMB) sh->tombs--;
+    if (to == CACHEE_L0_ENTRY_LIVE) sh->live++;
+    if (to == CACHEE_L0_ENTRY_TOMB) sh->tombs++;
+}
+
+/* Add (sign 1) or remove (sign -1) the bytes of the record a current LIVE
+ * entry points to from its segment's live_bytes (see GARBAGE AND PRESSURE). */
+static void live_account(cachee_l0 *h, uint64_t w0, uint64_t w1, int64_t sign) {
+    if (l0_e_kind(w1) != CACHEE_L0_ENTRY_LIVE) return;
+    uint64_t loc = l0_e_loc(w1);
+    uint32_t slot_plus1 = h->reg->slot_plus1;
+    if (loc >= h->g.arena_units || slot_plus1 == 0) return;
+    uint64_t off = loc * CACHEE_L0_RECORD_ALIGN, seg = off >> h->g.seg_shift;
+    /* The shard lock does not stop an evictor from reclaiming the segment:
+     * pin it before touching its bytes. */
+    if (!l0_pin_if_current(h, slot_plus1 - 1, seg, l0_e_gen(w0))) return;
+    const struct cachee_l0_shm_record *r =
+        (const struct cachee_l0_shm_record *)l0_arena_ro(h, off);
+    uint64_t len = L0_LOAD(&r->record_len);
+    if (len > h->g.record_max) len = h->g.record_max;
+    __atomic_fetch_add(&l0_seg(h, seg)->live_bytes, sign * (int64_t)len,
+                       __ATOMIC_RELAXED);
+    if (sign < 0) /* after the entry stopped pointing here (see entry_set) */
+        L0_STORE(&((struct cachee_l0_shm_record *)l0_arena_rw(h, off))->dead,
+                 (uint8_t)1);
+    l0_unpin(h, slot_plus1 - 1, seg, 0);
+}
+
+/* Store an entry.  account: the record the entry pointed to stops being
+ * live and the new one starts (false when an entry merely moves, in a
+ * rebuild). */
+static void entry_write(cachee_l0 *h, uint64_t shard, uint64_t idx,
+                        uint64_t w0_body, uint64_t w1_body, bool account) {
+    struct cachee_l0_shm_shard *sh = l0_shard(h, shard);
+    struct cachee_l0_shm_entry *e = &entries_rw(h, shard)[idx];
+    uint64_t old0 = L0_LOAD(&e->w0), old1 = L0_LOAD(&e->w1);
+    const uint64_t body = (1ull << L0_VER_SHIFT) - 1;
+    bool same = (old0 & body) == w0_body && (old1 & body) == w1_body;
+    entry_store(sh, e, idx, w0_body, w1_body);
+    if (account && !same) {
+        live_account(h, old0, old1, -1);
+        live_account(h, w0_body, w1_body, 1);
+    }
+    count_change(sh, l0_e_kind(old1), l0_e_kind(w1_body));
+}
+
+static void entry_set(cachee_l0 *h, uint64_t shard, uint64_t idx,
+                      uint64_t w0_body, uint64_t w1_body) {
+    entry_write(h, shard, idx, w0_body, w1_body, true);
+}
+
+void l0_entry_publish(cachee_l0 *h, uint64_t shard, uint64_t idx,
+                      uint64_t w0_body, uint64_t w1_body) {
+    entry_set(h, shard, idx, w0_body, w1_body);
+}
+
+static void entry_empty(cachee_l0 *h, uint64_t shard, uint64_t idx) {
+    entry_set(h, shard, idx, 0, l0_w1_body(CACHEE_L0_ENTRY_EMPTY, 0));
+}
+
+void l0_entry_kill(cachee_l0 *h, uint64_t shard, uint64_t idx) {
+    const l0_geom *g = &h->g;
+    struct cachee_l0_shm_entry *E = entries_rw(h, shard);
+    /* A tombstone followed by an empty slot ends no probe path: make it and
+     * the tombstones before it empty. */
+    if (l0_e_kind(L0_LOAD(&E[next_slot(g, idx)].w1)) != CACHEE_L0_ENTRY_EMPTY) {
+        entry_set(h, shard, idx, 0, l0_w1_body(CACHEE_L0_ENTRY_TOMB, 0));
+        return;
+    }
+    entry_empty(h, shard, idx);
+    uint64_t i = idx;
+    for (uint64_t step = 1; step < g->shard_slots; step++) {
+        i = i == 0 ? g->shard_slots - 1 : i - 1;
+        if (l0_e_kind(L0_LOAD(&E[i].w1)) != CACHEE_L0_ENTRY_TOMB) break;
+        entry_empty(h, shard, i);
+    }
+}
+
+/* Evict one entry of the shard by CLOCK over its slots; false if none. */
+static bool clock_evict_one(cachee_l0 *h, uint64_t slot, uint64_t shard) {
+    const l0_geom *g = &h->g;
+    struct cachee_l0_shm_shard *sh = l0_shard(h, shard);
+    struct cachee_l0_shm_entry *E = entries_rw(h, shard);
+    for (uint64_t step = 0; step < 4 * g->shard_slots; step++) {
+        uint64_t i = sh->hand % g->shard_slots;
+        sh->hand = (uint32_t)next_slot(g, i);
+        uint64_t w0 = L0_LOAD(&E[i].w0), w1 = L0_LOAD(&E[i].w1);
+        if (l0_e_kind(w1) != CACHEE_L0_ENTRY_LIVE) continue;
+        uint64_t off, seg;
+        struct cachee_l0_shm_record r;
+        if (entry_record(h, w0, w1, &off, &seg, &r) == 1 &&
+            l0_pin_if_current(h, slot, seg, l0_e_gen(w0))) {
+            uint8_t *fq = &((struct cachee_l0_shm_record *)l0_arena_rw(h, off))->freq;
+            uint8_t f = L0_LOAD(fq);
+            if (f > 0 && f <= 3) L0_STORE(fq, (uint8_t)(f - 1));
+            l0_unpin(h, slot, seg, 0);
+            if (f > 0 && f <= 3) continue;
+            l0_stat_add(l0_slot(h, slot), CACHEE_L0_STAT_EVICTIONS, 1);
+        }
+        l0_entry_kill(h, shard, i);
+        return true;
+    }
+    return false;
+}
+
+void l0_shard_maintain(cachee_l0 *h, uint64_t slot, uint64_t shard) {
+    struct cachee_l0_shm_shard *sh = l0_shard(h, shard);
+    while (sh->live > h->g.live_max)
+        if (!clock_evict_one(h, slot, shard)) break;
+    if (sh->live + sh->tombs > h->g.used_max) l0_shard_rebuild(h, shard);
+}
+
+/* Make room before an insert that would exceed the live limit. */
+void l0_shard_make_room(cachee_l0 *h, uint64_t slot, uint64_t shard);
+void l0_shard_make_room(cachee_l0 *h, uint64_t slot, uint64_t shard) {
+    struct cachee_l0_shm_shard *sh = l0_shard(h, shard);
+    if (sh->live >= h->g.live_max) (void)clock_evict_one(h, slot, shard);
+    if (sh->live + sh->tombs >= h->g.used_max) l0_shard_rebuild(h, shard);
+}
+
+/* ------------------------------------------------------------ rebuild */
+
+static bool same_body(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1) {
+    const uint64_t m = (1ull << L0_VER_SHIFT) - 1;
+    return (a0 & m) == (b0 & m) && (a1 & m) == (b1 & m);
+}
+
+void l0_shard_rebuild(cachee_l0 *h, uint64_t shard) {
+    const l0_geom *g = &h->g;
+    struct cachee_l0_shm_shard *sh = l0_shard(h, shard);
+    struct cachee_l0_shm_entry *E = entries_rw(h, shard);
+    uint64_t n = g->shard_slots;
+    uint32_t seq = L0_LOAD(&sh->layout_seq);
+    if (seq & 1) seq++;
+    L0_STORE_REL(&sh->layout_seq, seq + 1);
+    L0_FENCE_SEQ();
+    int64_t now = l0_now_ns();
+
+    /* Phase A: tombstones, stale, corrupt and expired entries become EMPTY.
+     * Remember a slot that was EMPTY before: no probe path crosses it, so a
+     * move pass that starts there needs no second pass. */
+    uint64_t orig_empty = n;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t w0 = L0_LOAD(&E[i].w0), w1 = L0_LOAD(&E[i].w1);
+        uint32_t kind = l0_e_kind(w1);
+        if (kind == CACHEE_L0_ENTRY_EMPTY) {
+            if (orig_empty == n) orig_empty = i;
+            continue;
+        }
+        if (kind == CACHEE_L0_ENTRY_LIVE) {
+            uint64_t off, seg;
+            struct cachee_l0_shm_record r;
+            if (entry_record(h, w0, w1, &off, &seg, &r) == 1 &&
+                l0_e_tag(w0) == l0_tag_of(r.hash) &&
+                l0_shard_of(g, r.hash) == shard) {
+                if (r.expires_ns == 0 || now < r.expires_ns) continue;
+            }
+        }
+        entry_empty(h, shard, i);
+    }
+    /* Phase B: move every live entry to the first empty slot of its probe
+     * path; a copy is written before the original is cleared. */
+    for (int pass = 0; pass < 64; pass++) {
+        uint64_t e0 = pass == 0 ? orig_empty : n;
+        for (uint64_t i = 0; e0 == n && i < n; i++)
+            if (l0_e_kind(L0_LOAD(&E[i].w1)) == CACHEE_L0_ENTRY_EMPTY) e0 = i;
+        if (e0 == n) break; /* full of live entries: nothing can move */
+        bool moved = false;
+        for (uint64_t k = 1; k <= n; k++) {
+            uint64_t i = (e0 + k) % n;
+            uint64_t w0 = L0_LOAD(&E[i].w0), w1 = L0_LOAD(&E[i].w1);
+            if (l0_e_kind(w1) != CACHEE_L0_ENTRY_LIVE) continue;
+            uint64_t off, seg;
+            struct cachee_l0_shm_record r;
+            if (entry_record(h, w0, w1, &off, &seg, &r) != 1) {
+                entry_empty(h, shard, i); /* went stale meanwhile */
+                continue;
+            }
+            for (uint64_t p = l0_home_of(g, r.hash); p != i; p = next_slot(g, p)) {
+                uint64_t p0 = L0_LOAD(&E[p].w0), p1 = L0_LOAD(&E[p].w1);
+                const uint64_t m = (1ull << L0_VER_SHIFT) - 1;
+                const uint64_t empty = l0_w1_body(CACHEE_L0_ENTRY_EMPTY, 0);
+                if (l0_e_kind(p1) == CACHEE_L0_ENTRY_EMPTY) {
+                    entry_write(h, shard, p, w0 & m, w1 & m, false);
+                    entry_write(h, shard, i, 0, empty, false);
+                    moved = true;
+                    break;
+                }
+                if (same_body(p0, p1, w0, w1)) { /* duplicate from a crash */
+                    entry_write(h, shard, i, 0, empty, false);
+                    break;
+                }
+            }
+        }
+        if (!moved) break;
+    }
+    L0_STORE_REL(&sh->layout_seq, seq + 2);
+}
+
+void l0_shard_repair(cachee_l0 *h, uint64_t shard) {
+    const l0_geom *g = &h->g;
+    struct cachee_l0_shm_shard *sh = l0_shard(h, shard);
+    struct cachee_l0_shm_entry *E = entries_rw(h, shard);
+    if (L0_LOAD(&sh->intent_active) && sh->intent_slot < g->shard_slots) {
+        L0_STORE_REL(&E[sh->intent_slot].w0, sh->intent_w0);
+        L0_STORE_REL(&E[sh->intent_slot].w1, sh->intent_w1);
+    }
+    L0_STORE(&sh->intent_active, 0u);
+    /* Anything still torn (a hostile or damaged region) is dropped. */
+    for (uint64_t i = 0; i < g->shard_slots; i++) {
+        uint64_t w0 = L0_LOAD(&E[i].w0), w1 = L0_LOAD(&E[i].w1);
+        if (l0_e_ver(w0) != l0_e_ver(w1) || l0_e_kind(w1) == 3) {
+            L0_STORE(&E[i].w0, (uint64_t)l0_e_ver(w1) << L0_VER_SHIFT);
+            L0_STORE(&E[i].w1, ((uint64_t)l0_e_ver(w1) << L0_VER_SHIFT) |
+                                   l0_w1_body(CACHEE_L0_ENTRY_TOMB, 0));
+        }
+    }
+    /* Counters are recomputed, so the rebuild starts from the truth. */
+    uint32_t live = 0, tombs = 0;
+    for (uint64_t i = 0; i < g->shard_slots; i++) {
+        uint32_t k = l0_e_kind(L0_LOAD(&E[i].w1));
+        live += k == CACHEE_L0_ENTRY_LIVE;
+        tombs += k == CACHEE_L0_ENTRY_TOMB;
+    }
+    sh->live = live;
+    sh->tombs = tombs;
+    l0_shard_rebuild(h, shard);
+}

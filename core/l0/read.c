@@ -1,0 +1,228 @@
+/*
+ * read.c -- lookups: copying reads, optimistic reads, pinned (zero-copy)
+ * reads, batches, contains and count.  Readers take no lock; see READERS in
+ * cachee_l0.h.
+ */
+#include "l0_internal.h"
+
+static int check_key(const void *key, size_t key_len) {
+    if (key == NULL || key_len == 0) return CACHEE_L0_E_INVAL;
+    if (key_len > CACHEE_L0_KEY_MAX) return CACHEE_L0_E_KEY_TOO_LARGE;
+    return 0;
+}
+
+static bool expired(const struct cachee_l0_shm_record *r) {
+    return r->expires_ns != 0 && l0_now_ns() >= r->expires_ns;
+}
+
+/* Raise a record's frequency while it is below 3 (the only write a hit
+ * makes to shared memory, and only until the counter saturates).  The
+ * segment must be pinned: an unpinned lookup may have found bytes that were
+ * reused since, and a stray increment would corrupt another value. */
+static void touch_pinned(cachee_l0 *h, const l0_found *f) {
+    uint8_t *fq = &((struct cachee_l0_shm_record *)l0_arena_rw(h, f->off))->freq;
+    uint8_t cur = L0_LOAD(fq);
+    if (cur < 3) L0_STORE(fq, (uint8_t)(cur + 1));
+}
+
+static void touch(cachee_l0 *h, uint64_t slot, const l0_found *f) {
+    if (f->rec.freq >= 3) return; /* saturated: a hot key writes nothing */
+    if (!l0_pin_if_current(h, slot, f->seg, f->gen)) return;
+    touch_pinned(h, f);
+    l0_unpin(h, slot, f->seg, 0);
+}
+
+static void fill_view(const cachee_l0 *h, const l0_found *f, cachee_l0_view *v) {
+    const uint8_t *base = l0_arena_ro(h, f->off);
+    v->data = base + f->rec.value_off;
+    v->len = f->rec.value_len;
+    v->meta = base + L0_RECORD_HEADER + f->rec.key_len;
+    v->meta_len = f->rec.meta_len;
+    v->gen = f->gen;
+    v->loc = f->off / CACHEE_L0_RECORD_ALIGN;
+    v->version = f->rec.version;
+    v->expires_ns = f->rec.expires_ns;
+    v->pin_ = 0;
+    v->pin_owner_ = 0;
+}
+
+/* Find a live, unexpired key; counts the hit or miss. */
+static int find_live(cachee_l0 *h, uint64_t slot, const void *key,
+                     size_t key_len, l0_found *f, bool count) {
+    uint64_t hash = cachee_l0_hash(key, key_len);
+    int rc = l0_lookup(h, hash, key, key_len, f);
+    struct cachee_l0_shm_slot *sl = l0_slot(h, slot);
+    if (rc == 0 && L0_UNLIKELY(expired(&f->rec))) rc = CACHEE_L0_NOTFOUND;
+    if (count) {
+        if (rc == 0) l0_stat_add(sl, CACHEE_L0_STAT_HITS, 1);
+        else if (rc == CACHEE_L0_NOTFOUND) l0_stat_add(sl, CACHEE_L0_STAT_MISSES, 1);
+    }
+    return rc;
+}
+
+int cachee_l0_read_begin(cachee_l0 *h, const void *key, size_t key_len,
+                         cachee_l0_view *v) {
+    if (h == NULL || v == NULL) return CACHEE_L0_E_INVAL;
+    int rc = check_key(key, key_len);
+    if (rc != 0) return rc;
+    uint64_t slot;
+    if ((rc = l0_my_slot(h, &slot)) != 0) return rc;
+    l0_found f;
+    if ((rc = find_live(h, slot, key, key_len, &f, true)) != 0) return rc;
+    touch(h, slot, &f);
+    fill_view(h, &f, v);
+    return 0;
+}
+
+int cachee_l0_read_validate(const cachee_l0 *h, const cachee_l0_view *v) {
+    if (h == NULL || v == NULL) return CACHEE_L0_E_INVAL;
+    uint64_t seg = (v->loc * CACHEE_L0_RECORD_ALIGN) >> h->g.seg_shift;
+    if (seg >= h->g.nsegs) return CACHEE_L0_E_INVAL;
+    L0_FENCE_ACQ();
+    return L0_LOAD(&l0_gens(h)[seg]) == v->gen ? 0 : CACHEE_L0_E_RETRY;
+}
+
+int cachee_l0_get(cachee_l0 *h, const void *key, size_t key_len, void *buf,
+                  size_t cap, cachee_l0_item *item) {
+    if (h == NULL || (buf == NULL && cap > 0)) return CACHEE_L0_E_INVAL;
+    if (item && item->meta_buf == NULL && item->meta_cap > 0)
+        return CACHEE_L0_E_INVAL;
+    int rc = check_key(key, key_len);
+    if (rc != 0) return rc;
+    uint64_t slot;
+    if ((rc = l0_my_slot(h, &slot)) != 0) return rc;
+    for (int attempt = 0; attempt < L0_READ_RETRIES; attempt++) {
+        l0_found f;
+        if ((rc = find_live(h, slot, key, key_len, &f, attempt == 0)) != 0)
+            return rc;
+        cachee_l0_view v;
+        fill_view(h, &f, &v);
+        bool small_buf = v.len > cap ||
+                         (item && v.meta_len > item->meta_cap && item->meta_buf);
+        if (!small_buf) {
+            if (v.len) memcpy(buf, v.data, v.len);
+            if (item && item->meta_buf && v.meta_len)
+                memcpy(item->meta_buf, v.meta, v.meta_len);
+        }
+        if (!l0_still_valid(h, &f)) continue;
+        if (item) {
+            item->value_len = v.len;
+            item->version = v.version;
+            item->expires_ns = v.expires_ns;
+            item->meta_len = v.meta_len;
+        }
+        if (small_buf) return CACHEE_L0_E_BUFFER_TOO_SMALL;
+        touch(h, slot, &f);
+        return 0;
+    }
+    return CACHEE_L0_E_CORRUPT;
+}
+
+/* Pin the version found and make sure it was not reclaimed meanwhile
+ * (Dekker's protocol with the evictor; see PINS). */
+static int pin_found(cachee_l0 *h, uint64_t slot, const l0_found *f,
+                     cachee_l0_view *v) {
+    int rc = l0_pin(h, slot, f->seg, f->rec.value_len);
+    if (rc != 0) return rc;
+    if (__atomic_load_n(&l0_gens(h)[f->seg], __ATOMIC_SEQ_CST) != f->gen) {
+        l0_unpin(h, slot, f->seg, f->rec.value_len);
+        return CACHEE_L0_E_RETRY;
+    }
+    fill_view(h, f, v);
+    v->pin_ = f->seg + 1;
+    v->pin_owner_ = h->reg_id;
+    return 0;
+}
+
+int cachee_l0_pin_view(cachee_l0 *h, cachee_l0_view *v) {
+    if (h == NULL || v == NULL || v->pin_ != 0 || v->data == NULL)
+        return CACHEE_L0_E_INVAL;
+    uint64_t seg = (v->loc * CACHEE_L0_RECORD_ALIGN) >> h->g.seg_shift;
+    if (v->loc >= h->g.arena_units) return CACHEE_L0_E_INVAL;
+    uint64_t slot;
+    int rc = l0_my_slot(h, &slot);
+    if (rc != 0) return rc;
+    if ((rc = l0_pin(h, slot, seg, v->len)) != 0) return rc;
+    if (__atomic_load_n(&l0_gens(h)[seg], __ATOMIC_SEQ_CST) != v->gen) {
+        l0_unpin(h, slot, seg, v->len);
+        return CACHEE_L0_E_RETRY;
+    }
+    v->pin_ = seg + 1;
+    v->pin_owner_ = h->reg_id;
+    return 0;
+}
+
+static int get_pinned_hashed(cachee_l0 *h, uint64_t slot, const void *key,
+                             size_t key_len, cachee_l0_view *v) {
+    for (int attempt = 0; attempt < L0_READ_RETRIES; attempt++) {
+        l0_found f;
+        int rc = find_live(h, slot, key, key_len, &f, attempt == 0);
+        if (rc != 0) return rc;
+        rc = pin_found(h, slot, &f, v);
+        if (rc == CACHEE_L0_E_RETRY) continue;
+        if (rc == 0 && f.rec.freq < 3) touch_pinned(h, &f);
+        return rc;
+    }
+    return CACHEE_L0_E_CORRUPT;
+}
+
+int cachee_l0_get_pinned(cachee_l0 *h, const void *key, size_t key_len,
+                         cachee_l0_view *v) {
+    if (h == NULL || v == NULL) return CACHEE_L0_E_INVAL;
+    int rc = check_key(key, key_len);
+    if (rc != 0) return rc;
+    uint64_t slot;
+    if ((rc = l0_my_slot(h, &slot)) != 0) return rc;
+    return get_pinned_hashed(h, slot, key, key_len, v);
+}
+
+int cachee_l0_get_many(cachee_l0 *h, size_t n, const void *const *keys,
+                       const size_t *key_lens, cachee_l0_view *views,
+                       int *results) {
+    if (h == NULL || (n > 0 && (keys == NULL || key_lens == NULL ||
+                                views == NULL || results == NULL)))
+        return CACHEE_L0_E_INVAL;
+    uint64_t slot;
+    int rc = l0_my_slot(h, &slot);
+    if (rc != 0) return rc;
+    /* Prefetch the home entries of a window ahead of the lookups. */
+    const size_t ahead = 8;
+    for (size_t i = 0; i < n && i < ahead; i++) {
+        if (check_key(keys[i], key_lens[i]) != 0) continue;
+        uint64_t hs = cachee_l0_hash(keys[i], key_lens[i]);
+        __builtin_prefetch(&l0_entries(h, l0_shard_of(&h->g, hs))
+                               [l0_home_of(&h->g, hs)]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i + ahead < n && check_key(keys[i + ahead], key_lens[i + ahead]) == 0) {
+            uint64_t hs = cachee_l0_hash(keys[i + ahead], key_lens[i + ahead]);
+            __builtin_prefetch(&l0_entries(h, l0_shard_of(&h->g, hs))
+                                   [l0_home_of(&h->g, hs)]);
+        }
+        memset(&views[i], 0, sizeof views[i]);
+        results[i] = check_key(keys[i], key_lens[i]);
+        if (results[i] == 0)
+            results[i] = get_pinned_hashed(h, slot, keys[i], key_lens[i], &views[i]);
+    }
+    return 0;
+}
+
+int cachee_l0_contains(cachee_l0 *h, const void *key, size_t key_len) {
+    if (h == NULL) return CACHEE_L0_E_INVAL;
+    int rc = check_key(key, key_len);
+    if (rc != 0) return rc;
+    uint64_t slot;
+    if ((rc = l0_my_slot(h, &slot)) != 0) return rc;
+    l0_found f;
+    rc = find_live(h, slot, key, key_len, &f, false);
+    if (rc == 0) return 1;
+    return rc == CACHEE_L0_NOTFOUND ? 0 : rc;
+}
+
+int64_t cachee_l0_count(cachee_l0 *h) {
+    if (h == NULL) return 0;
+    int64_t n = 0;
+    for (uint64_t s = 0; s < h->g.nshards; s++)
+        n += (int64_t)L0_LOAD(&l0_shard(h, s)->live);
+    return n < 0 ? 0 : n;
+}
