@@ -10,7 +10,6 @@
 #include <stdlib.h>
 
 int64_t l0_pick_victim_locked(cachee_l0 *h, bool pressure);
-int64_t l0_live_total_locked(cachee_l0 *h);
 void l0_requeue_locked(cachee_l0 *h, uint64_t seg);
 
 /* One record found in a victim segment. */
@@ -90,7 +89,7 @@ static void settle(cachee_l0 *h, uint64_t slot, uint64_t shard, uint64_t idx,
 
 /* Process every record of a RECLAIMING normal segment. */
 static void process_segment(cachee_l0 *h, uint64_t slot, uint64_t seg,
-                            unsigned cls, bool may_reinsert, int64_t excess) {
+                            unsigned cls, bool may_reinsert, int64_t *excess) {
     size_t cap = h->g.seg_size / L0_RECORD_HEADER;
     victim_rec stackbuf[2 * 256];
     victim_rec *recs = cap <= 256 ? stackbuf : malloc(2 * cap * sizeof *recs);
@@ -116,7 +115,7 @@ static void process_segment(cachee_l0 *h, uint64_t slot, uint64_t seg,
             uint64_t idx;
             if (l0_find_exact_locked(h, shard, r.hash, off, gen, &idx) != 0)
                 continue; /* overwritten or deleted already */
-            settle(h, slot, shard, idx, off, &r, cls, may_reinsert, &excess, now);
+            settle(h, slot, shard, idx, off, &r, cls, may_reinsert, excess, now);
         }
         l0_shard_maintain(h, slot, shard);
         l0_shard_unlock(h, shard);
@@ -158,10 +157,10 @@ static bool process_extent(cachee_l0 *h, uint64_t slot, uint64_t seg,
     return requeued;
 }
 
-void l0_evict_all(cachee_l0 *h, uint64_t slot, uint64_t seg) {
+void l0_reclaim_records(cachee_l0 *h, uint64_t slot, uint64_t seg, int64_t *excess) {
     struct cachee_l0_shm_seg *s = l0_seg(h, seg);
     if (s->extent > 1) process_extent(h, slot, seg, s->cls & 1, false, INT64_MAX);
-    else process_segment(h, slot, seg, s->cls & 1, false, INT64_MAX);
+    else process_segment(h, slot, seg, s->cls & 1, true, excess);
 }
 
 int l0_make_space(cachee_l0 *h, uint64_t slot, bool force) {
@@ -188,7 +187,7 @@ int l0_make_space(cachee_l0 *h, uint64_t slot, bool force) {
 
     bool requeued = false;
     if (k > 1) requeued = process_extent(h, slot, (uint64_t)victim, cls, true, excess);
-    else process_segment(h, slot, (uint64_t)victim, cls, true, excess);
+    else process_segment(h, slot, (uint64_t)victim, cls, true, &excess);
     if (requeued) return 0;
 
     if ((rc = l0_global_lock(h)) != 0) return rc;

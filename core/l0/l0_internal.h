@@ -442,8 +442,12 @@ static inline bool l0_ghost_hit(const cachee_l0 *h, uint64_t hash) {
 /** Reclaim one victim segment; returns 0 (space may now be free) or E_FULL.
  *  force: evict cold records even below the pressure mark. */
 int l0_make_space(cachee_l0 *h, uint64_t slot, bool force);
-/** Evict every record of a RECLAIMING segment (no reinsertion) and finish. */
-void l0_evict_all(cachee_l0 *h, uint64_t slot, uint64_t seg);
+/** Empty a RECLAIMING segment we own without finishing it: live records
+ *  are copied elsewhere while *excess (live bytes above the pressure mark)
+ *  is <= 0, else evicted (and *excess decreases).  Extents are evicted. */
+void l0_reclaim_records(cachee_l0 *h, uint64_t slot, uint64_t seg, int64_t *excess);
+/** Sum of live_bytes of the segments in use; global lock held. */
+int64_t l0_live_total_locked(cachee_l0 *h);
 
 /* ---------------------------------------------------------------------
  * Writing (write.c), shared with eviction.

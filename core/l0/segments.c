@@ -16,6 +16,23 @@ static uint64_t make_word(uint64_t seg, uint64_t fill) {
 
 /* ------------------------------------------------------ rings and stack */
 
+static void rebuild_free_stack_locked(cachee_l0 *h);
+static void rebuild_rings_locked(cachee_l0 *h);
+
+/* The queue and stack bounds live in shared memory: a damaged header must not
+ * send us around a loop 2^40 times or outside the stack.  Out of range means
+ * corruption; the structures are rebuilt from the segment table. */
+static void sane_queues_locked(cachee_l0 *h) {
+    struct cachee_l0_shm_header *hd = l0_hdr(h);
+    if (hd->nfree > h->g.nsegs) rebuild_free_stack_locked(h);
+    for (unsigned c = 0; c < 2; c++)
+        if (hd->ring_tail[c] < hd->ring_head[c] ||
+            hd->ring_tail[c] - hd->ring_head[c] > h->g.ring_cap) {
+            rebuild_rings_locked(h);
+            break;
+        }
+}
+
 static bool ring_entry_valid(cachee_l0 *h, unsigned cls, uint64_t e) {
     uint64_t seg = (uint32_t)e;
     if (seg >= h->g.nsegs) return false;
@@ -26,6 +43,7 @@ static bool ring_entry_valid(cachee_l0 *h, unsigned cls, uint64_t e) {
 
 static void ring_compact_locked(cachee_l0 *h, unsigned cls) {
     struct cachee_l0_shm_header *hd = l0_hdr(h);
+    sane_queues_locked(h);
     uint64_t *ring = l0_ring(h, cls), cap = h->g.ring_cap;
     uint64_t out = hd->ring_head[cls];
     for (uint64_t i = hd->ring_head[cls]; i < hd->ring_tail[cls]; i++) {
@@ -46,6 +64,7 @@ static void ring_push_locked(cachee_l0 *h, unsigned cls, uint64_t seg) {
 
 static int64_t ring_pop_locked(cachee_l0 *h, unsigned cls) {
     struct cachee_l0_shm_header *hd = l0_hdr(h);
+    sane_queues_locked(h);
     while (hd->ring_head[cls] < hd->ring_tail[cls]) {
         uint64_t e = l0_ring(h, cls)[hd->ring_head[cls] % h->g.ring_cap];
         hd->ring_head[cls]++;
@@ -61,6 +80,7 @@ static void push_free_locked(cachee_l0 *h, uint64_t seg) {
 
 static int64_t pop_free_locked(cachee_l0 *h) {
     struct cachee_l0_shm_header *hd = l0_hdr(h);
+    sane_queues_locked(h);
     while (hd->nfree > 0) {
         uint32_t seg = l0_free_stack(h)[--hd->nfree];
         if (seg < h->g.nsegs && l0_seg(h, seg)->state == CACHEE_L0_SEG_FREE)
@@ -189,7 +209,6 @@ static void steal_all_locked(cachee_l0 *h) {
             l0_seal_slot_locked(h, s);
 }
 
-int64_t l0_live_total_locked(cachee_l0 *h);
 int64_t l0_live_total_locked(cachee_l0 *h) {
     int64_t total = 0;
     for (uint64_t i = 0; i < h->g.nsegs; i++) {
@@ -207,6 +226,7 @@ int64_t l0_live_total_locked(cachee_l0 *h) {
  * head are dropped); -1 if empty. */
 static int64_t ring_peek_locked(cachee_l0 *h, unsigned cls) {
     struct cachee_l0_shm_header *hd = l0_hdr(h);
+    sane_queues_locked(h);
     while (hd->ring_head[cls] < hd->ring_tail[cls]) {
         uint64_t e = l0_ring(h, cls)[hd->ring_head[cls] % h->g.ring_cap];
         if (ring_entry_valid(h, cls, e)) return (int64_t)(uint32_t)e;
@@ -370,33 +390,43 @@ static int refill(cachee_l0 *h, uint64_t slot, unsigned cls, uint64_t len,
  * Find a window of at least k contiguous segments that can all be taken: it
  * starts at a FREE segment or a sealed head and grows over FREE segments and
  * whole, unpinned sealed extents (free_only: FREE segments only) until it
- * covers k.  Returns its start and stores its length (>= k) in *len, or -1.
+ * covers k.  Of all such windows, the one holding the fewest live bytes (the
+ * least to copy or evict).  Returns its start and stores its length (>= k)
+ * in *len, or -1.
  */
 static int64_t find_window_locked(cachee_l0 *h, uint64_t k, bool free_only,
                                   uint64_t *len) {
     uint64_t n = h->g.nsegs;
     if (k > n) return -1;
-    uint64_t start0 = l0_hdr(h)->large_cursor % n;
-    for (uint64_t t = 0; t < n; t++) {
-        uint64_t start = (start0 + t) % n, i = start;
-        while (i < n && i - start < k) {
+    int64_t best = -1;
+    int64_t best_live = INT64_MAX;
+    uint64_t budget = 1u << 20; /* segment visits: bounded work on huge regions */
+    uint64_t first = l0_hdr(h)->large_cursor % n;
+    for (uint64_t t = 0; t < n && best_live > 0 && budget > 0; t++) {
+        uint64_t start = (first + t) % n, i = start;
+        int64_t live = 0;
+        while (i < n && i - start < k && budget > 0) {
             struct cachee_l0_shm_seg *s = l0_seg(h, i);
             uint64_t ext = s->extent ? s->extent : 1;
+            budget--;
             if (s->state == CACHEE_L0_SEG_FREE) {
                 i++;
             } else if (!free_only && s->state == CACHEE_L0_SEG_SEALED &&
                        i + ext <= n && !l0_pinned_locked(h, i, 1)) {
+                int64_t b = L0_LOAD(&s->live_bytes);
+                live += b > 0 ? b : 0;
                 i += ext;
             } else {
                 break;
             }
         }
-        if (i - start >= k) {
+        if (i - start >= k && live < best_live) {
+            best = (int64_t)start;
+            best_live = live;
             *len = i - start;
-            return (int64_t)start;
         }
     }
-    return -1;
+    return best;
 }
 
 /* Reserve an extent of k contiguous segments for one large record.  Every
@@ -444,11 +474,15 @@ static int reserve_extent(cachee_l0 *h, uint64_t slot, uint64_t len,
         rebuild_free_stack_locked(h);
         hd->large_cursor = hi;
         if (busy) {
+            /* Below the pressure mark the live records of the window are
+             * copied out (garbage collection); above it, evicted. */
+            int64_t target = (int64_t)(h->g.arena_size / 100 * L0_PRESSURE_PERCENT);
+            int64_t excess = l0_live_total_locked(h) - target;
             l0_global_unlock(h);
             for (uint64_t i = lo; i < hi;) {
                 struct cachee_l0_shm_seg *s = l0_seg(h, i);
                 uint64_t ext = s->extent ? s->extent : 1;
-                if (s->fill > 0) l0_evict_all(h, slot, i);
+                if (s->fill > 0) l0_reclaim_records(h, slot, i, &excess);
                 i += ext;
             }
             if ((rc = l0_global_lock(h)) != 0) return rc;
@@ -612,8 +646,7 @@ void l0_repair_global(cachee_l0 *h) {
     hd->nopen = hd->nlimbo = hd->nreclaiming = 0;
     hd->nsealed[0] = hd->nsealed[1] = 0;
     uint64_t maxseq = 0;
-    uint32_t *order = malloc(n * sizeof *order);
-    uint64_t nsealed = 0;
+    uint32_t *order = NULL;
     for (uint64_t i = 0; i < n; i++) {
         struct cachee_l0_shm_seg *s = l0_seg(h, i);
         uint64_t k = s->state == CACHEE_L0_SEG_BODY ? 0 : s->extent;
@@ -624,20 +657,31 @@ void l0_repair_global(cachee_l0 *h) {
         case CACHEE_L0_SEG_SEALED:
             s->cls &= 1;
             hd->nsealed[s->cls] += k;
-            if (order) order[nsealed++] = (uint32_t)i;
             break;
         default: break;
         }
         if (s->seal_seq > maxseq) maxseq = s->seal_seq;
     }
     if (hd->seal_seq <= maxseq) hd->seal_seq = maxseq + 1;
-    /* Bodies of open/limbo/reclaiming extents were counted with the head. */
-    for (unsigned c = 0; c < 2; c++) hd->ring_head[c] = hd->ring_tail[c] = 0;
-    if (order) {
-        qsort_r(order, nsealed, sizeof *order, cmp_seal, h);
-        for (uint64_t j = 0; j < nsealed; j++)
-            ring_push_locked(h, l0_seg(h, order[j])->cls, order[j]);
-        free(order);
-    }
+    free(order);
+    rebuild_rings_locked(h);
     rebuild_free_stack_locked(h);
+}
+
+/* Both FIFOs from the segment table, in seal order. */
+static void rebuild_rings_locked(cachee_l0 *h) {
+    struct cachee_l0_shm_header *hd = l0_hdr(h);
+    uint64_t n = h->g.nsegs, nsealed = 0;
+    for (unsigned c = 0; c < 2; c++) hd->ring_head[c] = hd->ring_tail[c] = 0;
+    uint32_t *order = malloc(n * sizeof *order);
+    if (order == NULL) return; /* sealed segments wait for the next repair */
+    for (uint64_t i = 0; i < n; i++)
+        if (l0_seg(h, i)->state == CACHEE_L0_SEG_SEALED) order[nsealed++] = (uint32_t)i;
+    qsort_r(order, nsealed, sizeof *order, cmp_seal, h);
+    for (uint64_t j = 0; j < nsealed; j++) {
+        unsigned c = l0_seg(h, order[j])->cls & 1;
+        uint64_t e = order[j] | ((uint64_t)(uint32_t)l0_seg(h, order[j])->seal_seq << 32);
+        l0_ring(h, c)[hd->ring_tail[c]++ % h->g.ring_cap] = e;
+    }
+    free(order);
 }
