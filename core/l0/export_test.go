@@ -1,0 +1,4 @@
+package l0
+
+// ShmLayout exposes shmLayout to the external tests.
+var ShmLayout = shmLayout
