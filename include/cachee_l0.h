@@ -442,9 +442,13 @@ const char *cachee_l0_strerror(int code);
 #define CACHEE_L0_ALLOW_LOOSE_MODE 0x08u
 /** Accept a path on a filesystem other than tmpfs or hugetlbfs. */
 #define CACHEE_L0_ALLOW_ANY_FS 0x10u
-/** Ask for huge pages: MADV_HUGEPAGE on tmpfs (effective when
- *  /sys/kernel/mm/transparent_hugepage/shmem_enabled allows it). A region on
- *  hugetlbfs always uses huge pages. Recorded at creation. */
+/** Ask for huge pages.  On tmpfs the region is mapped with MADV_HUGEPAGE and
+ *  its memory reserved by populating that mapping, which gives 2 MiB pages
+ *  when the mount allows them (mount option huge=advise, within_size or
+ *  always; or shmem_enabled=force) -- a default /dev/shm has no huge= option,
+ *  so there the flag changes nothing.  A region on hugetlbfs always uses huge
+ *  pages, flag or not.  Recorded at creation; every process mapping the
+ *  region then advises its own mappings too. */
 #define CACHEE_L0_HUGEPAGES 0x20u
 
 /** Options for cachee_l0_open. Initialise with cachee_l0_options_init. */
@@ -589,6 +593,7 @@ typedef struct cachee_l0_view {
     uint64_t loc;         /**<  (loc, gen) differs for every stored version */
     uint64_t version;     /**< the record's version */
     int64_t expires_ns;   /**< CLOCK_REALTIME expiry in ns, 0 = never */
+    uint64_t key_hash;    /**< XXH3-64 of the key */
     uint64_t pin_;        /**< private: the pin, 0 when not pinned */
     uint64_t pin_owner_;  /**< private */
 } cachee_l0_view;

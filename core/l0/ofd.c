@@ -23,7 +23,7 @@ static int ofd(int fd, int cmd, short type, uint64_t start, uint64_t len,
         rc = fcntl(fd, cmd, &fl);
     } while (rc != 0 && errno == EINTR);
     if (rc != 0) return errno;
-    if (out) *out = fl;
+    if (out) memcpy(out, &fl, sizeof fl);
     return 0;
 }
 
@@ -38,6 +38,7 @@ int l0_ofd_unlock(int fd, uint64_t start, uint64_t len) {
 
 int l0_ofd_held_elsewhere(int fd, uint64_t start, uint64_t len) {
     struct flock fl;
+    memset(&fl, 0, sizeof fl);
     int rc = ofd(fd, F_OFD_GETLK, F_WRLCK, start, len, &fl);
     if (rc != 0) return -rc;
     return fl.l_type != F_UNLCK;

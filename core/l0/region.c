@@ -188,6 +188,15 @@ static int reserve(int fd, uint64_t off, uint64_t len) {
     return rc;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* Huge pages asked for on tmpfs (hugetlbfs has them by construction). */
+static bool huge_tmpfs(const l0_params *p, const fs_info *fi) {
+    return (p->flags & CACHEE_L0_HUGEPAGES) && fi->is_shm && !fi->hugetlbfs;
+}
+
 /* Defaults for parameters left at 0. */
 static void fill_params(const cachee_l0_options *o, l0_params *p) {
     memset(p, 0, sizeof *p);
@@ -226,7 +235,7 @@ static int create_region(const char *full, const cachee_l0_options *o,
     uint8_t *hmap = MAP_FAILED, *rw = MAP_FAILED;
     uint64_t hlen = 0;
     int linked = 0;
-    fs_info fi;
+    fs_info fi = {0, 0, 0};
     if (fchmod(fd, mode) != 0 || (rc = fs_of(fd, &fi)) != 0) {
         rc = rc ? rc : errno;
         goto fail;
@@ -257,11 +266,29 @@ static int create_region(const char *full, const cachee_l0_options *o,
     if ((rc = link_into_place(fd, named, full)) != 0) goto fail;
     linked = 1;
     /* From here the name is visible: openers wait while we hold the lock. */
-    if ((rc = reserve(fd, 0, g.region_size)) != 0) goto fail;
-    rw = mmap(NULL, g.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (rw == MAP_FAILED) {
-        rc = errno;
-        goto fail;
+    if (huge_tmpfs(&p, &fi)) {
+        /* Reserve by populating an advised mapping: fallocate would
+         * allocate small pages before any mapping could ask for huge ones. */
+        rw = mmap(NULL, g.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (rw == MAP_FAILED) {
+            rc = errno;
+            goto fail;
+        }
+        madvise(rw, g.region_size, MADV_HUGEPAGE);
+        if (madvise(rw, g.region_size, MADV_POPULATE_WRITE) != 0) {
+            if (errno == EFAULT || errno == ENOMEM) {
+                rc = CACHEE_L0_E_NO_SPACE;
+                goto fail;
+            }
+            if ((rc = reserve(fd, 0, g.region_size)) != 0) goto fail; /* old kernel */
+        }
+    } else {
+        if ((rc = reserve(fd, 0, g.region_size)) != 0) goto fail;
+        rw = mmap(NULL, g.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (rw == MAP_FAILED) {
+            rc = errno;
+            goto fail;
+        }
     }
     if ((rc = init_tables(rw, &g)) != 0) goto fail;
     munmap(rw, g.region_size);
@@ -456,7 +483,7 @@ int cachee_l0_open(const char *path, const cachee_l0_options *opts,
             return CACHEE_L0_E_REGION_EXISTS;
         }
         struct stat st;
-        fs_info fi;
+        fs_info fi = {0, 0, 0};
         rc = check_file(fd, o.flags, mode, &fi, &st);
         if (rc == 0) rc = wait_ready(fd, full, &fi, o.flags, deadline);
         if (rc == 0) {
@@ -495,7 +522,7 @@ int cachee_l0_unlink(const char *path) {
         return errno;
     }
     struct stat st;
-    fs_info fi;
+    fs_info fi = {0, 0, 0};
     if (fstat(fd, &st) != 0 || fs_of(fd, &fi) != 0) {
         rc = errno;
         close(fd);
