@@ -1,0 +1,259 @@
+// Command hitratio replays synthetic traces against an L0 region and
+// against an exact LRU cache holding the same number of entries, and prints
+// their hit ratios side by side.
+//
+//	go run ./bench/hitratio [-requests 10000000] [-keys 1000000] [-quick]
+//
+// -quick (also implied by BENCH_QUICK=1 in the environment, as set by
+// bench/run.sh --quick) replays 1M requests over 100k keys.
+//
+// Traces (fixed seeds, so every run replays the same requests):
+//
+//	zipf-0.9, zipf-0.99  Zipf-distributed keys over -keys distinct keys
+//	                     (rank r has weight 1/r^alpha), sampled by inverse
+//	                     CDF over precomputed cumulative weights
+//	zipf-0.99+scan       zipf-0.99 with a one-time sequential scan over
+//	                     every key inserted at the middle of the trace
+//
+// Each trace runs at two capacities, 1% and 10% of the key space. Every
+// request is a Get; a miss is followed by a Set of a fixed-size value (a
+// read-through cache). The region's capacity in entries is measured, not
+// assumed: a fresh region is filled with distinct keys until its entry count
+// is steady, its size is adjusted until that count matches the target, and
+// the LRU gets exactly the count measured. Both numbers are printed (the
+// capacity column is the share of the key space actually held; a region
+// cannot be smaller than 1 MiB, which bounds the smallest capacity).
+package main
+
+import (
+	"container/list"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/cachee-dev/cachee/core/l0"
+)
+
+const valueSize = 64
+
+func main() {
+	requests := flag.Int("requests", 10_000_000, "requests per trace")
+	keys := flag.Int("keys", 1_000_000, "distinct keys")
+	quick := flag.Bool("quick", false, "small run: 1M requests over 100k keys")
+	flag.Parse()
+	if *quick || os.Getenv("BENCH_QUICK") == "1" {
+		*requests, *keys = 1_000_000, 100_000
+	}
+	if *keys < 1000 || *requests < 1 {
+		fmt.Fprintln(os.Stderr, "hitratio: need -keys >= 1000 and -requests >= 1")
+		os.Exit(2)
+	}
+
+	keyBytes := make([][]byte, *keys)
+	for i := range keyBytes {
+		keyBytes[i] = []byte(fmt.Sprintf("key:%08d", i))
+	}
+	type trace struct {
+		name string
+		reqs []int32
+	}
+	t0 := time.Now()
+	traces := []trace{
+		{"zipf-0.9", zipfTrace(*keys, *requests, 0.9, 1)},
+		{"zipf-0.99", zipfTrace(*keys, *requests, 0.99, 2)},
+	}
+	withScan := zipfTrace(*keys, *requests, 0.99, 3)
+	traces = append(traces, trace{"zipf-0.99+scan", insertScan(withScan, *keys)})
+	fmt.Fprintf(os.Stderr, "traces generated in %v\n", time.Since(t0).Round(time.Millisecond))
+
+	fmt.Printf("hit ratio: %d distinct keys, %d-byte values, %d requests per trace (scan trace: +%d)\n\n",
+		*keys, valueSize, *requests, *keys)
+	fmt.Printf("%-16s %8s %10s %10s %10s %10s %8s\n",
+		"trace", "capacity", "entries", "L0 hit", "LRU hit", "L0 - LRU", "seconds")
+	for _, pct := range []float64{1, 10} {
+		target := int(float64(*keys) * pct / 100)
+		size, entries, err := calibrate(target)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "hitratio:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("# capacity %.0f%% of the keys: target %d entries; a region of %d bytes holds %d at steady state (LRU capacity %d)\n",
+			pct, target, size, entries, entries)
+		for _, tr := range traces {
+			start := time.Now()
+			l0Hit, err := replayL0(size, tr.reqs, keyBytes)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "hitratio:", err)
+				os.Exit(1)
+			}
+			lruHit := replayLRU(entries, tr.reqs)
+			fmt.Printf("%-16s %7.2f%% %10d %9.2f%% %9.2f%% %+9.2f%% %8.1f\n",
+				tr.name, 100*float64(entries)/float64(*keys), entries, 100*l0Hit, 100*lruHit,
+				100*(l0Hit-lruHit), time.Since(start).Seconds())
+		}
+	}
+}
+
+// zipfTrace draws n requests over k keys with P(rank r) proportional to
+// 1/r^alpha (r = 1..k), by inverse CDF: binary search of a uniform draw in
+// the cumulative weights. Works for any alpha > 0 (math/rand's Zipf needs
+// s > 1). Rank r is key r-1.
+func zipfTrace(k, n int, alpha float64, seed uint64) []int32 {
+	cdf := make([]float64, k)
+	sum := 0.0
+	for r := 1; r <= k; r++ {
+		sum += 1 / math.Pow(float64(r), alpha)
+		cdf[r-1] = sum
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	out := make([]int32, n)
+	for i := range out {
+		u := rng.Float64() * sum
+		out[i] = int32(sort.SearchFloat64s(cdf, u))
+		if int(out[i]) >= k {
+			out[i] = int32(k - 1)
+		}
+	}
+	return out
+}
+
+// insertScan returns reqs with one pass over every key (0..k-1, in order)
+// inserted at its middle.
+func insertScan(reqs []int32, k int) []int32 {
+	mid := len(reqs) / 2
+	out := make([]int32, 0, len(reqs)+k)
+	out = append(out, reqs[:mid]...)
+	for i := 0; i < k; i++ {
+		out = append(out, int32(i))
+	}
+	return append(out, reqs[mid:]...)
+}
+
+var regionSeq int
+
+func openRegion(size uint64) (*l0.Region, error) {
+	regionSeq++
+	path := fmt.Sprintf("/dev/shm/cachee-hitratio-%d-%d", os.Getpid(), regionSeq)
+	// An index with room to spare, so that space, not the index, limits
+	// the entries; few process slots, since only this process uses it.
+	r, err := l0.Open(path, l0.Options{Create: true, Exclusive: true, Size: size,
+		MaxEntries: size / 96, MaxProcs: 8})
+	if err != nil {
+		return nil, err
+	}
+	l0.Unlink(path) // the mapping keeps it alive until Close
+	return r, nil
+}
+
+// steadyEntries fills a fresh region of the given size with distinct keys
+// and returns its average entry count once it is full (over several
+// samples, since the count drops each time a segment is reclaimed).
+func steadyEntries(size uint64) (int, error) {
+	r, err := openRegion(size)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	val := make([]byte, valueSize)
+	key := make([]byte, 0, 32)
+	fill := int(size / 100) // more than fits
+	var sum, samples int64
+	for i := 0; i < 3*fill; i++ {
+		key = fmt.Appendf(key[:0], "fill:%010d", i)
+		if err := r.Set(key, val); err != nil {
+			return 0, err
+		}
+		if i >= fill && i%997 == 0 {
+			sum += r.Count()
+			samples++
+		}
+	}
+	st, err := r.Stats()
+	if err != nil {
+		return 0, err
+	}
+	if st.Evictions == 0 {
+		return 0, fmt.Errorf("region of %d bytes never filled", size)
+	}
+	return int(sum / samples), nil
+}
+
+// calibrate finds a region size whose steady-state entry count is within
+// 1% of target (secant steps on size), and returns the size and the count.
+func calibrate(target int) (uint64, int, error) {
+	size := uint64(target) * 300 &^ 4095
+	if size < l0.SizeMin {
+		size = l0.SizeMin
+	}
+	var entries int
+	var err error
+	for step := 0; step < 8; step++ {
+		if entries, err = steadyEntries(size); err != nil {
+			return 0, 0, err
+		}
+		if math.Abs(float64(entries-target)) <= 0.01*float64(target) {
+			return size, entries, nil
+		}
+		next := uint64(float64(size)*float64(target)/float64(entries)) &^ 4095
+		if next < l0.SizeMin {
+			next = l0.SizeMin
+		}
+		if next == size {
+			break
+		}
+		size = next
+	}
+	return size, entries, nil
+}
+
+// replayL0 replays reqs against a fresh region of the given size (Get; on a
+// miss, Set) and returns the hit ratio.
+func replayL0(size uint64, reqs []int32, keys [][]byte) (float64, error) {
+	r, err := openRegion(size)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	val := make([]byte, valueSize)
+	buf := make([]byte, 0, valueSize)
+	hits := 0
+	for _, k := range reqs {
+		buf, err = r.Get(keys[k], buf)
+		switch err {
+		case nil:
+			hits++
+		case l0.ErrNotFound:
+			if err := r.Set(keys[k], val); err != nil {
+				return 0, err
+			}
+		default:
+			return 0, err
+		}
+	}
+	return float64(hits) / float64(len(reqs)), nil
+}
+
+// replayLRU replays reqs against an exact LRU of capacity entries.
+func replayLRU(capacity int, reqs []int32) float64 {
+	ll := list.New()
+	m := make(map[int32]*list.Element, capacity)
+	hits := 0
+	for _, k := range reqs {
+		if e, ok := m[k]; ok {
+			hits++
+			ll.MoveToFront(e)
+			continue
+		}
+		m[k] = ll.PushFront(k)
+		if ll.Len() > capacity {
+			old := ll.Back()
+			ll.Remove(old)
+			delete(m, old.Value.(int32))
+		}
+	}
+	return float64(hits) / float64(len(reqs))
+}
