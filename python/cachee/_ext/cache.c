@@ -1,0 +1,1081 @@
+/*
+ * cache.c -- SharedCache: the cache users touch.
+ *
+ * Reads take no lock and copy nothing they do not return.  get() copies the
+ * value straight from shared memory into a new bytes object and validates the
+ * copy (optimistic read).  get_numpy() returns a read-only ndarray over the
+ * shared memory itself; because building an ndarray costs more than the whole
+ * lookup, each cache keeps a small table of the arrays it handed out, one
+ * slot per key hash, and hands the same array out again while the stored
+ * version it shows (loc, gen) is still the key's current one and the array is
+ * unmodified (same dtype object, shape, data pointer).  A cached array pins its
+ * version, so a new version of the key replaces it at once, the table is
+ * small and direct-mapped, entries whose version was reclaimed are dropped a
+ * few at a time, and all of them when a write finds the region full.
+ */
+#include <math.h>
+
+#include "ext.h"
+#include "npy.h"
+
+#define GIL_RELEASE_BYTES (64 * 1024)
+
+typedef struct {
+    PyObject *arr;   /* ndarray whose base is a View; NULL when empty */
+    uint64_t loc;
+    uint32_t gen;
+} VCacheEntry;
+
+typedef struct {
+    PyObject_HEAD
+    RegionObject *region; /* NULL once closed */
+    cachee_l0 *h;         /* region->h, NULL once closed */
+    VCacheEntry *vcache;
+    uint32_t vcache_mask; /* size - 1, or UINT32_MAX when disabled */
+    uint32_t sweep;       /* next entry checked for staleness */
+    PyObject *weakreflist;
+} CacheObject;
+
+static PyObject *region_hook; /* callable(region) set by cachee/__init__.py */
+
+/* ------------------------------------------------------------ helpers */
+
+static int check_open(CacheObject *c) {
+    if (__builtin_expect(c->h == NULL, 0)) {
+        PyErr_SetString(errors.ClosedError, "operation on a closed SharedCache");
+        return -1;
+    }
+    return 0;
+}
+
+static void vcache_clear(CacheObject *c) {
+    if (c->vcache == NULL) return;
+    for (uint32_t i = 0; i <= c->vcache_mask; i++) Py_CLEAR(c->vcache[i].arr);
+}
+
+/* Drop cached arrays whose version was reclaimed (their pin is what keeps
+ * the segment from being reused).  n entries from the sweep cursor, or all. */
+static void vcache_sweep(CacheObject *c, uint32_t n) {
+    if (c->vcache == NULL) return;
+    uint32_t size = c->vcache_mask + 1;
+    if (n > size) n = size;
+    for (uint32_t i = 0; i < n; i++) {
+        VCacheEntry *e = &c->vcache[c->sweep++ & c->vcache_mask];
+        if (e->arr == NULL) continue;
+        cachee_l0_view probe;
+        memset(&probe, 0, sizeof probe);
+        probe.loc = e->loc;
+        probe.gen = e->gen;
+        if (cachee_l0_read_validate(c->h, &probe) != 0) Py_CLEAR(e->arr);
+    }
+}
+
+static inline VCacheEntry *vcache_slot(CacheObject *c, uint64_t key_hash) {
+    return &c->vcache[(uint32_t)(key_hash >> 20) & c->vcache_mask];
+}
+
+/* The array we handed out is still exactly what we built. */
+static inline int array_intact(PyObject *arr, const cachee_l0_view *v) {
+    PyArrayObject *a = (PyArrayObject *)arr;
+    ViewObject *view = (ViewObject *)PyArray_BASE(a);
+    if (view == NULL || Py_TYPE(view) != &View_Type) return 0;
+    if (PyArray_DATA(a) != (void *)v->data ||
+        (PyObject *)PyArray_DESCR(a) != view->descr ||
+        PyArray_NDIM(a) != VIEW_NDIM(view) || !PyArray_IS_C_CONTIGUOUS(a))
+        return 0;
+    const npy_intp *dims = PyArray_DIMS(a);
+    for (int i = 0; i < VIEW_NDIM(view); i++)
+        if (dims[i] != VIEW_SHAPE(view)[i]) return 0;
+    return 1;
+}
+
+/* TTL in seconds (None, int or float) to nanoseconds (0 = never). */
+static int ttl_ns(PyObject *ttl, uint64_t *out) {
+    *out = 0;
+    if (ttl == NULL || ttl == Py_None) return 0;
+    double s = PyFloat_AsDouble(ttl);
+    if (s == -1.0 && PyErr_Occurred()) {
+        PyErr_Format(PyExc_TypeError, "ttl is a number of seconds or None, not %.100s",
+                     Py_TYPE(ttl)->tp_name);
+        return -1;
+    }
+    if (!(s > 0) || !isfinite(s) || s > 9.0e9) {
+        PyErr_Format(PyExc_ValueError,
+                     "ttl must be a positive, finite number of seconds (got %R)", ttl);
+        return -1;
+    }
+    double ns = s * 1e9;
+    *out = ns < 1.0 ? 1 : (uint64_t)ns;
+    return 0;
+}
+
+/* Store bytes (+meta) under a key, releasing the GIL for large values. */
+static int store(CacheObject *c, const KeyBytes *k, const void *data, size_t len,
+                 const void *meta, size_t meta_len, uint64_t ttl, uint32_t flags) {
+    if (len > c->region->value_max) {
+        PyErr_Format(errors.ValueTooLargeError,
+                     "value of %zu bytes is larger than this region accepts "
+                     "(%llu bytes)",
+                     len, (unsigned long long)c->region->value_max);
+        return -1;
+    }
+    int rc;
+    if (len >= GIL_RELEASE_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = cachee_l0_set(c->h, k->data, (size_t)k->len, data, len, meta, meta_len,
+                           ttl, flags);
+        Py_END_ALLOW_THREADS
+    } else {
+        rc = cachee_l0_set(c->h, k->data, (size_t)k->len, data, len, meta, meta_len,
+                           ttl, flags);
+    }
+    if (rc == CACHEE_L0_E_FULL && c->vcache != NULL) {
+        /* Arrays this process cached may be what pins the space. */
+        vcache_sweep(c, UINT32_MAX);
+        rc = cachee_l0_set(c->h, k->data, (size_t)k->len, data, len, meta, meta_len,
+                           ttl, flags);
+    }
+    if (rc == CACHEE_L0_EXISTS) return 1;
+    if (rc != 0) {
+        raise_l0(rc, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* A bytes-like value, C-contiguous. */
+static int value_buffer(PyObject *value, Py_buffer *b) {
+    if (PyUnicode_Check(value)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "cachee values are bytes-like objects; encode str values "
+                        "first (e.g. value.encode())");
+        return -1;
+    }
+    if (PyObject_GetBuffer(value, b, PyBUF_SIMPLE) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_BufferError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError,
+                         "value must be a contiguous bytes-like object (%.100s is not)",
+                         Py_TYPE(value)->tp_name);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ reading */
+
+/* Copy a value into a new bytes object; NULL with KeyError-free miss when
+ * *missing is set. */
+static PyObject *read_bytes(CacheObject *c, const KeyBytes *k, int *missing) {
+    *missing = 0;
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        cachee_l0_view v;
+        int rc = cachee_l0_read_begin(c->h, k->data, (size_t)k->len, &v);
+        if (rc == CACHEE_L0_NOTFOUND) {
+            *missing = 1;
+            return NULL;
+        }
+        if (rc != 0) return raise_l0(rc, NULL);
+        PyObject *out = PyBytes_FromStringAndSize(v.data, (Py_ssize_t)v.len);
+        if (out == NULL) return NULL;
+        if (cachee_l0_read_validate(c->h, &v) == 0) return out;
+        Py_DECREF(out); /* overwritten while we copied: read again */
+    }
+    PyErr_SetString(errors.CorruptRegionError, "value kept changing under a read");
+    return NULL;
+}
+
+/* A pinned View of a key, or NULL (with *missing set on a miss). */
+static ViewObject *read_view(CacheObject *c, const KeyBytes *k, int *missing,
+                             cachee_l0_view *vout) {
+    *missing = 0;
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        cachee_l0_view v;
+        int rc = cachee_l0_read_begin(c->h, k->data, (size_t)k->len, &v);
+        if (rc == CACHEE_L0_NOTFOUND) {
+            *missing = 1;
+            return NULL;
+        }
+        if (rc != 0) return (ViewObject *)raise_l0(rc, NULL);
+        rc = cachee_l0_pin_view(c->h, &v);
+        if (rc == CACHEE_L0_E_RETRY) continue;
+        if (rc != 0) return (ViewObject *)raise_l0(rc, NULL);
+        if (vout) *vout = v;
+        ValueLayout l;
+        if (meta_decode(v.meta, v.meta_len, v.len, &l) < 0) {
+            cachee_l0_release(c->h, &v);
+            return NULL;
+        }
+        return view_new(c->region, &v, &l);
+    }
+    PyErr_SetString(errors.CorruptRegionError, "value kept changing under a read");
+    return NULL;
+}
+
+static PyObject *cache_get(CacheObject *c, PyObject *const *args, Py_ssize_t n) {
+    if (n < 1 || n > 2) {
+        PyErr_SetString(PyExc_TypeError, "get(key, default=None)");
+        return NULL;
+    }
+    if (check_open(c) < 0) return NULL;
+    KeyBytes k;
+    if (key_get(args[0], &k) < 0) return NULL;
+    int missing;
+    PyObject *out = read_bytes(c, &k, &missing);
+    if (missing) {
+        PyObject *dflt = n > 1 ? args[1] : Py_None;
+        Py_INCREF(dflt);
+        return dflt;
+    }
+    return out;
+}
+
+static PyObject *cache_getitem(CacheObject *c, PyObject *key) {
+    if (check_open(c) < 0) return NULL;
+    KeyBytes k;
+    if (key_get(key, &k) < 0) return NULL;
+    int missing;
+    PyObject *out = read_bytes(c, &k, &missing);
+    if (missing) PyErr_SetObject(PyExc_KeyError, key);
+    return out;
+}
+
+static PyObject *cache_get_view(CacheObject *c, PyObject *key) {
+    if (check_open(c) < 0) return NULL;
+    KeyBytes k;
+    if (key_get(key, &k) < 0) return NULL;
+    int missing;
+    ViewObject *v = read_view(c, &k, &missing, NULL);
+    if (missing) Py_RETURN_NONE;
+    return (PyObject *)v;
+}
+
+static PyObject *cache_get_buffer(CacheObject *c, PyObject *key) {
+    PyObject *v = cache_get_view(c, key);
+    if (v == NULL || v == Py_None) return v;
+    PyObject *mv = PyMemoryView_FromObject(v);
+    Py_DECREF(v);
+    return mv;
+}
+
+static PyObject *cache_get_numpy(CacheObject *c, PyObject *const *args,
+                                 Py_ssize_t nargs, PyObject *kwnames) {
+    static const char *const names[] = {"key", "shape", "dtype", "default"};
+    PyObject *key = NULL, *shape = Py_None, *dtype = Py_None, *dflt = Py_None;
+    PyObject **slots[] = {&key, &shape, &dtype, &dflt};
+    if (nargs > 4) {
+        PyErr_SetString(PyExc_TypeError, "get_numpy(key, shape=None, dtype=None, default=None)");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) *slots[i] = args[i];
+    if (kwnames) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+            const char *kn = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, i));
+            int found = 0;
+            for (int j = 1; kn && j < 4; j++)
+                if (strcmp(kn, names[j]) == 0) {
+                    *slots[j] = args[nargs + i];
+                    found = 1;
+                }
+            if (!found) {
+                PyErr_Format(PyExc_TypeError, "get_numpy() got an unexpected keyword %R",
+                             PyTuple_GET_ITEM(kwnames, i));
+                return NULL;
+            }
+        }
+    }
+    if (key == NULL) {
+        PyErr_SetString(PyExc_TypeError, "get_numpy() missing the key");
+        return NULL;
+    }
+    if (check_open(c) < 0 || numpy_ready() < 0) return NULL;
+    KeyBytes k;
+    if (key_get(key, &k) < 0) return NULL;
+    int want_args = shape != Py_None || dtype != Py_None;
+
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        cachee_l0_view v;
+        int rc = cachee_l0_read_begin(c->h, k.data, (size_t)k.len, &v);
+        if (rc == CACHEE_L0_NOTFOUND) {
+            Py_INCREF(dflt);
+            return dflt;
+        }
+        if (rc != 0) return raise_l0(rc, NULL);
+        VCacheEntry *e = c->vcache_mask != UINT32_MAX ? vcache_slot(c, v.key_hash) : NULL;
+        if (e && e->arr && e->loc == v.loc && e->gen == v.gen &&
+            array_intact(e->arr, &v)) {
+            ViewObject *view = (ViewObject *)PyArray_BASE((PyArrayObject *)e->arr);
+            if (!want_args) {
+                Py_INCREF(e->arr);
+                return e->arr;
+            }
+            if (!view->raw) {
+                ValueLayout l;
+                if (meta_decode(v.meta, v.meta_len, v.len, &l) < 0) return NULL;
+                int bad = meta_check(&l, v.len, shape, dtype) < 0;
+                layout_clear(&l);
+                if (bad) return NULL;
+                Py_INCREF(e->arr);
+                return e->arr;
+            }
+        }
+        ValueLayout l;
+        if (meta_decode(v.meta, v.meta_len, v.len, &l) < 0) return NULL;
+        if (want_args && meta_check(&l, v.len, shape, dtype) < 0) {
+            layout_clear(&l);
+            return NULL;
+        }
+        int cacheable = e != NULL && !(l.raw && want_args);
+        if (e != NULL) vcache_sweep(c, 2);
+        rc = cachee_l0_pin_view(c->h, &v);
+        if (rc == CACHEE_L0_E_RETRY) {
+            layout_clear(&l);
+            continue;
+        }
+        if (rc != 0) {
+            layout_clear(&l);
+            return raise_l0(rc, NULL);
+        }
+        ViewObject *view = view_new(c->region, &v, &l);
+        if (view == NULL) return NULL;
+        PyObject *arr = view_to_ndarray(view);
+        Py_DECREF(view);
+        if (arr == NULL) return NULL;
+        if (cacheable) {
+            Py_INCREF(arr);
+            Py_XSETREF(e->arr, arr);
+            e->loc = v.loc;
+            e->gen = v.gen;
+        }
+        return arr;
+    }
+    PyErr_SetString(errors.CorruptRegionError, "value kept changing under a read");
+    return NULL;
+}
+
+/* ------------------------------------------------------------ writing */
+
+static PyObject *cache_set(CacheObject *c, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames) {
+    PyObject *key = NULL, *value = NULL, *ttl = Py_None;
+    if (nargs >= 1) key = args[0];
+    if (nargs >= 2) value = args[1];
+    if (nargs >= 3) ttl = args[2];
+    if (nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "set(key, value, ttl=None)");
+        return NULL;
+    }
+    if (kwnames) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+            const char *kn = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, i));
+            if (kn && strcmp(kn, "ttl") == 0) ttl = args[nargs + i];
+            else if (kn && strcmp(kn, "value") == 0) value = args[nargs + i];
+            else if (kn && strcmp(kn, "key") == 0) key = args[nargs + i];
+            else {
+                PyErr_Format(PyExc_TypeError, "set() got an unexpected keyword %R",
+                             PyTuple_GET_ITEM(kwnames, i));
+                return NULL;
+            }
+        }
+    }
+    if (key == NULL || value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "set(key, value, ttl=None)");
+        return NULL;
+    }
+    if (check_open(c) < 0) return NULL;
+    KeyBytes k;
+    uint64_t ttl_v;
+    if (key_get(key, &k) < 0 || ttl_ns(ttl, &ttl_v) < 0) return NULL;
+    Py_buffer b;
+    if (value_buffer(value, &b) < 0) return NULL;
+    int rc = store(c, &k, b.buf, (size_t)b.len, NULL, 0, ttl_v, 0);
+    PyBuffer_Release(&b);
+    if (rc < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static int cache_setitem(CacheObject *c, PyObject *key, PyObject *value) {
+    if (check_open(c) < 0) return -1;
+    KeyBytes k;
+    if (key_get(key, &k) < 0) return -1;
+    if (value == NULL) { /* del cache[key] */
+        int rc = cachee_l0_delete(c->h, k.data, (size_t)k.len);
+        if (rc == CACHEE_L0_NOTFOUND) {
+            PyErr_SetObject(PyExc_KeyError, key);
+            return -1;
+        }
+        if (rc != 0) {
+            raise_l0(rc, NULL);
+            return -1;
+        }
+        return 0;
+    }
+    Py_buffer b;
+    if (value_buffer(value, &b) < 0) return -1;
+    int rc = store(c, &k, b.buf, (size_t)b.len, NULL, 0, 0, 0);
+    PyBuffer_Release(&b);
+    return rc < 0 ? -1 : 0;
+}
+
+static PyObject *cache_add(CacheObject *c, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"key", "value", "ttl", NULL};
+    PyObject *key, *value, *ttl = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O", kwlist, &key, &value, &ttl))
+        return NULL;
+    if (check_open(c) < 0) return NULL;
+    KeyBytes k;
+    uint64_t ttl_v;
+    if (key_get(key, &k) < 0 || ttl_ns(ttl, &ttl_v) < 0) return NULL;
+    Py_buffer b;
+    if (value_buffer(value, &b) < 0) return NULL;
+    int rc = store(c, &k, b.buf, (size_t)b.len, NULL, 0, ttl_v, CACHEE_L0_IF_ABSENT);
+    PyBuffer_Release(&b);
+    if (rc < 0) return NULL;
+    return PyBool_FromLong(rc == 0);
+}
+
+static PyObject *cache_set_numpy(CacheObject *c, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"key", "array", "ttl", NULL};
+    PyObject *key, *array, *ttl = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O", kwlist, &key, &array, &ttl))
+        return NULL;
+    if (check_open(c) < 0) return NULL;
+    KeyBytes k;
+    uint64_t ttl_v;
+    if (key_get(key, &k) < 0 || ttl_ns(ttl, &ttl_v) < 0) return NULL;
+    uint8_t meta[CACHEE_L0_META_MAX];
+    Py_ssize_t mlen = meta_encode(array, meta, sizeof meta);
+    if (mlen < 0) return NULL;
+    PyArrayObject *a = (PyArrayObject *)array;
+    int rc = store(c, &k, PyArray_DATA(a), (size_t)PyArray_NBYTES(a), meta,
+                   (size_t)mlen, ttl_v, 0);
+    if (rc < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *cache_delete(CacheObject *c, PyObject *key) {
+    if (check_open(c) < 0) return NULL;
+    KeyBytes k;
+    if (key_get(key, &k) < 0) return NULL;
+    int rc = cachee_l0_delete(c->h, k.data, (size_t)k.len);
+    if (rc == CACHEE_L0_NOTFOUND) Py_RETURN_FALSE;
+    if (rc != 0) return raise_l0(rc, NULL);
+    Py_RETURN_TRUE;
+}
+
+static int cache_contains(CacheObject *c, PyObject *key) {
+    if (check_open(c) < 0) return -1;
+    KeyBytes k;
+    if (key_get(key, &k) < 0) return -1;
+    int rc = cachee_l0_contains(c->h, k.data, (size_t)k.len);
+    if (rc < 0) {
+        raise_l0(rc, NULL);
+        return -1;
+    }
+    return rc;
+}
+
+static Py_ssize_t cache_len(CacheObject *c) {
+    if (check_open(c) < 0) return -1;
+    return (Py_ssize_t)cachee_l0_count(c->h);
+}
+
+/* ------------------------------------------------------------ batches */
+
+/* Items of a mapping or an iterable of pairs, as a list of 2-tuples. */
+static PyObject *pairs_of(PyObject *items) {
+    PyObject *src = PyDict_Check(items) ? PyDict_Items(items)
+                    : PyObject_HasAttrString(items, "items")
+                        ? PyObject_CallMethod(items, "items", NULL)
+                        : (Py_INCREF(items), items);
+    if (src == NULL) return NULL;
+    PyObject *list = PySequence_List(src);
+    Py_DECREF(src);
+    if (list == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *p = PyList_GET_ITEM(list, i);
+        if (!PyTuple_Check(p) || PyTuple_GET_SIZE(p) != 2) {
+            PyObject *t = PySequence_Tuple(p);
+            if (t == NULL || PyTuple_GET_SIZE(t) != 2) {
+                Py_XDECREF(t);
+                Py_DECREF(list);
+                PyErr_SetString(PyExc_TypeError,
+                                "set_many takes a mapping or an iterable of (key, value) pairs");
+                return NULL;
+            }
+            PyList_SET_ITEM(list, i, t);
+            Py_DECREF(p);
+        }
+    }
+    return list;
+}
+
+static PyObject *cache_set_many(CacheObject *c, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"items", "ttl", NULL};
+    PyObject *items, *ttl = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O", kwlist, &items, &ttl)) return NULL;
+    if (check_open(c) < 0) return NULL;
+    uint64_t ttl_v;
+    if (ttl_ns(ttl, &ttl_v) < 0) return NULL;
+    PyObject *list = pairs_of(items);
+    if (list == NULL) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    /* Validate everything first, so bad input changes nothing. */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *p = PyList_GET_ITEM(list, i);
+        KeyBytes k;
+        Py_buffer b;
+        if (key_get(PyTuple_GET_ITEM(p, 0), &k) < 0 ||
+            value_buffer(PyTuple_GET_ITEM(p, 1), &b) < 0) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        size_t len = (size_t)b.len;
+        PyBuffer_Release(&b);
+        if (len > c->region->value_max) {
+            Py_DECREF(list);
+            PyErr_Format(errors.ValueTooLargeError,
+                         "value of %zu bytes is larger than this region accepts", len);
+            return NULL;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *p = PyList_GET_ITEM(list, i);
+        KeyBytes k;
+        Py_buffer b;
+        if (key_get(PyTuple_GET_ITEM(p, 0), &k) < 0 ||
+            value_buffer(PyTuple_GET_ITEM(p, 1), &b) < 0) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        int rc = store(c, &k, b.buf, (size_t)b.len, NULL, 0, ttl_v, 0);
+        PyBuffer_Release(&b);
+        if (rc < 0) {
+            Py_DECREF(list);
+            return NULL;
+        }
+    }
+    Py_DECREF(list);
+    Py_RETURN_NONE;
+}
+
+static PyObject *cache_get_many(CacheObject *c, PyObject *keys) {
+    if (check_open(c) < 0) return NULL;
+    PyObject *seq = PySequence_Fast(keys, "get_many takes an iterable of keys");
+    if (seq == NULL) return NULL;
+    PyObject *out = PyDict_New();
+    for (Py_ssize_t i = 0; out && i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *key = PySequence_Fast_GET_ITEM(seq, i);
+        KeyBytes k;
+        int missing;
+        if (key_get(key, &k) < 0) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyObject *v = read_bytes(c, &k, &missing);
+        if (missing) continue;
+        if (v == NULL || PyDict_SetItem(out, key, v) < 0) Py_CLEAR(out);
+        Py_XDECREF(v);
+    }
+    Py_DECREF(seq);
+    return out;
+}
+
+static PyObject *cache_get_numpy_batch(CacheObject *c, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"keys", "dtype", NULL};
+    PyObject *keys, *dtype = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O", kwlist, &keys, &dtype)) return NULL;
+    if (check_open(c) < 0 || numpy_ready() < 0) return NULL;
+    PyObject *seq = PySequence_Fast(keys, "get_numpy_batch takes a sequence of keys");
+    if (seq == NULL) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *out = NULL;
+    const void **kp = PyMem_Malloc(sizeof *kp * (size_t)(n ? n : 1));
+    size_t *kl = PyMem_Malloc(sizeof *kl * (size_t)(n ? n : 1));
+    cachee_l0_view *vs = PyMem_Calloc((size_t)(n ? n : 1), sizeof *vs);
+    int *res = PyMem_Malloc(sizeof *res * (size_t)(n ? n : 1));
+    ValueLayout first;
+    memset(&first, 0, sizeof first);
+    if (!kp || !kl || !vs || !res) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (n == 0) {
+        PyErr_SetString(PyExc_ValueError, "get_numpy_batch needs at least one key");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        KeyBytes k;
+        if (key_get(PySequence_Fast_GET_ITEM(seq, i), &k) < 0) goto done;
+        kp[i] = k.data;
+        kl[i] = (size_t)k.len;
+    }
+    int rc = cachee_l0_get_many(c->h, (size_t)n, kp, kl, vs, res);
+    if (rc != 0) {
+        raise_l0(rc, NULL);
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (res[i] == CACHEE_L0_NOTFOUND) {
+            PyErr_Format(PyExc_KeyError, "get_numpy_batch: key %R is not in the cache",
+                         PySequence_Fast_GET_ITEM(seq, i));
+            goto done;
+        }
+        if (res[i] != 0) {
+            raise_l0(res[i], NULL);
+            goto done;
+        }
+    }
+    if (meta_decode(vs[0].meta, vs[0].meta_len, vs[0].len, &first) < 0 ||
+        meta_check(&first, vs[0].len, Py_None, dtype) < 0)
+        goto done;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        ValueLayout li;
+        if (meta_decode(vs[i].meta, vs[i].meta_len, vs[i].len, &li) < 0) goto done;
+        int bad = meta_check(&li, vs[i].len, Py_None, dtype) < 0;
+        int same = !bad && li.ndim == first.ndim && vs[i].len == vs[0].len &&
+                   strcmp(li.dtype, first.dtype) == 0;
+        if (same && !li.dtype[0]) /* structured: compare the descriptors */
+            same = PyArray_EquivTypes((PyArray_Descr *)li.descr,
+                                      (PyArray_Descr *)first.descr);
+        for (int d = 0; same && d < li.ndim; d++) same = li.shape[d] == first.shape[d];
+        layout_clear(&li);
+        if (bad) goto done;
+        if (!same) {
+            PyErr_Format(errors.MismatchError,
+                         "get_numpy_batch: value of key %R does not have the dtype and "
+                         "shape of the first key's value, so they cannot be stacked",
+                         PySequence_Fast_GET_ITEM(seq, i));
+            goto done;
+        }
+    }
+    npy_intp dims[65];
+    dims[0] = (npy_intp)n;
+    for (int d = 0; d < first.ndim; d++) dims[d + 1] = (npy_intp)first.shape[d];
+    if (first.descr == NULL && (first.descr = descr_for(first.dtype)) == NULL) goto done;
+    Py_INCREF(first.descr);
+    out = PyArray_Empty(first.ndim + 1, dims, (PyArray_Descr *)first.descr, 0);
+    if (out == NULL) goto done;
+    {
+        char *dst = PyArray_DATA((PyArrayObject *)out);
+        size_t each = (size_t)vs[0].len;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++) memcpy(dst + (size_t)i * each, vs[i].data, each);
+        Py_END_ALLOW_THREADS
+    }
+done:
+    layout_clear(&first);
+    if (vs && res)
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (res[i] == 0 && vs[i].pin_) cachee_l0_release(c->h, &vs[i]);
+    PyMem_Free(kp);
+    PyMem_Free(kl);
+    PyMem_Free(vs);
+    PyMem_Free(res);
+    Py_DECREF(seq);
+    return out;
+}
+
+/* ---------------------------------------------------- stats and admin */
+
+static int dict_u64(PyObject *d, const char *name, unsigned long long v) {
+    PyObject *o = PyLong_FromUnsignedLongLong(v);
+    int rc = o ? PyDict_SetItemString(d, name, o) : -1;
+    Py_XDECREF(o);
+    return rc;
+}
+
+static PyObject *cache_stats(CacheObject *c, PyObject *unused) {
+    (void)unused;
+    if (check_open(c) < 0) return NULL;
+    cachee_l0_stats s;
+    cachee_l0_info in;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = cachee_l0_stats_get(c->h, &s);
+    Py_END_ALLOW_THREADS
+    if (rc != 0) return raise_l0(rc, NULL);
+    cachee_l0_info_get(c->h, &in);
+    PyObject *d = PyDict_New();
+    if (d == NULL) return NULL;
+    struct {
+        const char *name;
+        unsigned long long v;
+    } rows[] = {
+        {"hits", s.hits}, {"misses", s.misses}, {"sets", s.sets},
+        {"deletes", s.deletes}, {"evictions", s.evictions},
+        {"expirations", s.expirations}, {"reinsertions", s.reinsertions},
+        {"set_failures", s.set_failures}, {"entries", s.entries},
+        {"capacity_bytes", s.capacity_bytes}, {"used_bytes", s.used_bytes},
+        {"free_bytes", s.free_bytes}, {"pinned_bytes", s.pinned_bytes},
+        {"pins", s.pins}, {"limbo_bytes", s.limbo_bytes},
+        {"live_processes", s.live_procs}, {"reaped_processes", s.reaped_procs},
+        {"region_size", in.region_size}, {"value_max", in.value_max},
+        {"max_entries", in.max_entries}, {"segment_size", in.segment_size},
+        {"segments", in.segments}, {"max_procs", in.max_procs},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (dict_u64(d, rows[i].name, rows[i].v) < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    if (PyDict_SetItemString(d, "path", c->region->path) < 0) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
+static PyObject *cache_check(CacheObject *c, PyObject *unused) {
+    (void)unused;
+    if (check_open(c) < 0) return NULL;
+    char msg[512];
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = cachee_l0_check(c->h, msg, sizeof msg);
+    Py_END_ALLOW_THREADS
+    if (rc == CACHEE_L0_E_CORRUPT) {
+        PyErr_Format(errors.CorruptRegionError, "region check failed: %s", msg);
+        return NULL;
+    }
+    if (rc != 0) return raise_l0(rc, NULL);
+    Py_RETURN_NONE;
+}
+
+static PyObject *cache_close(CacheObject *c, PyObject *unused) {
+    (void)unused;
+    vcache_clear(c);
+    c->h = NULL;
+    Py_CLEAR(c->region); /* views keep the mapping until they are freed */
+    Py_RETURN_NONE;
+}
+
+static PyObject *cache_unlink(CacheObject *c, PyObject *unused) {
+    (void)unused;
+    if (check_open(c) < 0) return NULL;
+    PyObject *b = NULL;
+    if (!PyUnicode_FSConverter(c->region->path, &b)) return NULL;
+    int rc = cachee_l0_unlink(PyBytes_AS_STRING(b));
+    Py_DECREF(b);
+    if (rc != 0 && rc != CACHEE_L0_E_NO_REGION) return raise_l0(rc, NULL);
+    Py_RETURN_NONE;
+}
+
+static PyObject *cache_enter(CacheObject *c, PyObject *unused) {
+    (void)unused;
+    if (check_open(c) < 0) return NULL;
+    Py_INCREF(c);
+    return (PyObject *)c;
+}
+
+static PyObject *cache_exit(CacheObject *c, PyObject *args) {
+    (void)args;
+    return cache_close(c, NULL);
+}
+
+static PyObject *cache_region(CacheObject *c, PyObject *unused) {
+    (void)unused;
+    if (check_open(c) < 0) return NULL;
+    Py_INCREF(c->region);
+    return (PyObject *)c->region;
+}
+
+/* -------------------------------------------------------- construction */
+
+static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"path", "size_gb", "size_bytes", "mode", "create",
+                             "max_entries", "segment_size", "max_procs", "huge_pages",
+                             "allow_foreign_owner", "allow_loose_mode", "allow_any_fs",
+                             "open_timeout", "view_cache", NULL};
+    PyObject *path = NULL, *size_gb = NULL, *size_bytes = Py_None;
+    unsigned int mode = 0600, segment_size = 0, max_procs = 0;
+    int create = 1, huge = 0, foreign = 0, loose = 0, anyfs = 0;
+    unsigned long long max_entries = 0;
+    double timeout = 5.0;
+    int view_cache = 1024;
+    int default_size = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO$OIpKIIppppdi", kwlist, &path,
+                                     &size_gb, &size_bytes, &mode, &create, &max_entries,
+                                     &segment_size, &max_procs, &huge, &foreign, &loose,
+                                     &anyfs, &timeout, &view_cache))
+        return -1;
+    if (c->region) { /* __init__ called twice */
+        vcache_clear(c);
+        c->h = NULL;
+        Py_CLEAR(c->region);
+    }
+    cachee_l0_options o;
+    cachee_l0_options_init(&o);
+    if (size_bytes != Py_None) {
+        o.size = PyLong_AsUnsignedLongLong(size_bytes);
+        if (PyErr_Occurred()) {
+            PyErr_SetString(errors.RegionSizeError, "size_bytes must be a positive integer");
+            return -1;
+        }
+    } else if (size_gb == NULL) {
+        default_size = 1; /* attach to any size; create 2 GiB */
+    } else if (size_gb != Py_None) {
+        double gb = PyFloat_AsDouble(size_gb);
+        if (gb == -1.0 && PyErr_Occurred()) return -1;
+        if (!(gb > 0) || !isfinite(gb) || gb > 16384.0) {
+            PyErr_Format(errors.RegionSizeError,
+                         "size_gb must be a positive number of GiB up to 16384 (got %R)",
+                         size_gb);
+            return -1;
+        }
+        o.size = (uint64_t)(gb * (double)(1ull << 30));
+    }
+    if (mode > 0777) {
+        PyErr_SetString(PyExc_ValueError, "mode must be permission bits (e.g. 0o600)");
+        return -1;
+    }
+    if (!(timeout >= 0) || timeout > 3600) {
+        PyErr_SetString(PyExc_ValueError, "open_timeout must be 0..3600 seconds");
+        return -1;
+    }
+    if (view_cache < 0 || view_cache > (1 << 20)) {
+        PyErr_SetString(PyExc_ValueError, "view_cache must be 0..1048576");
+        return -1;
+    }
+    o.mode = mode;
+    o.flags = (create ? CACHEE_L0_CREATE : 0) | (huge ? CACHEE_L0_HUGEPAGES : 0) |
+              (foreign ? CACHEE_L0_ALLOW_FOREIGN_OWNER : 0) |
+              (loose ? CACHEE_L0_ALLOW_LOOSE_MODE : 0) |
+              (anyfs ? CACHEE_L0_ALLOW_ANY_FS : 0);
+    o.max_entries = max_entries;
+    o.segment_size = segment_size;
+    o.max_procs = max_procs;
+    o.open_timeout_ms = (uint32_t)(timeout * 1000.0);
+    if (path == NULL) path = PyUnicode_FromString("/dev/shm/cachee");
+    else Py_INCREF(path);
+    if (path == NULL) return -1;
+    PyObject *pb = NULL;
+    int ok = PyUnicode_FSConverter(path, &pb);
+    Py_DECREF(path);
+    if (!ok) return -1;
+    if (create && o.size == 0) {
+        /* Attach to whatever exists; creating needs a size. */
+        o.flags &= ~CACHEE_L0_CREATE;
+    }
+    RegionObject *r = region_open(PyBytes_AS_STRING(pb), &o);
+    if (r == NULL && create && default_size &&
+        PyErr_ExceptionMatches(errors.RegionNotFoundError)) {
+        /* Nothing there: create it with the default size.  If another
+         * process created one meanwhile, attach to that one. */
+        PyErr_Clear();
+        cachee_l0_options oc = o;
+        oc.size = 2ull << 30;
+        oc.flags |= CACHEE_L0_CREATE;
+        r = region_open(PyBytes_AS_STRING(pb), &oc);
+        if (r == NULL && PyErr_ExceptionMatches(errors.RegionSizeError)) {
+            PyErr_Clear();
+            r = region_open(PyBytes_AS_STRING(pb), &o);
+        }
+    }
+    if (r == NULL && create && o.size == 0 && !default_size &&
+        PyErr_ExceptionMatches(errors.RegionNotFoundError)) {
+        PyErr_Clear();
+        PyErr_Format(errors.RegionSizeError,
+                     "%s does not exist, and creating it needs size_gb or size_bytes",
+                     PyBytes_AS_STRING(pb));
+    } else if (r == NULL && PyErr_ExceptionMatches(errors.RegionSizeError) && o.size) {
+        /* Say what exists when the size differs. */
+        cachee_l0_options any;
+        cachee_l0_options_init(&any);
+        any.flags = o.flags & ~CACHEE_L0_CREATE;
+        any.mode = o.mode;
+        cachee_l0 *tmp = NULL;
+        if (cachee_l0_open(PyBytes_AS_STRING(pb), &any, &tmp) == 0) {
+            cachee_l0_info in;
+            cachee_l0_info_get(tmp, &in);
+            cachee_l0_close(tmp);
+            PyErr_Clear();
+            PyErr_Format(errors.RegionSizeError,
+                         "the region at %s already exists with %llu bytes, not the "
+                         "%llu asked for: open it with size_gb=None, or unlink it",
+                         PyBytes_AS_STRING(pb), (unsigned long long)in.region_size,
+                         (unsigned long long)o.size);
+        }
+    }
+    Py_DECREF(pb);
+    if (r == NULL) return -1;
+    c->region = r;
+    c->h = r->h;
+    PyMem_Free(c->vcache);
+    c->vcache = NULL;
+    c->vcache_mask = UINT32_MAX;
+    if (view_cache > 0) {
+        uint32_t n = 1;
+        while (n < (uint32_t)view_cache) n *= 2;
+        c->vcache = PyMem_Calloc(n, sizeof *c->vcache);
+        if (c->vcache == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        c->vcache_mask = n - 1;
+    }
+    if (region_hook) {
+        PyObject *res = PyObject_CallOneArg(region_hook, (PyObject *)r);
+        if (res == NULL) return -1;
+        Py_DECREF(res);
+    }
+    return 0;
+}
+
+static PyObject *cache_open(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    PyObject *kwargs = kw ? PyDict_Copy(kw) : PyDict_New();
+    if (kwargs == NULL) return NULL;
+    if (PyDict_SetItemString(kwargs, "create", Py_False) < 0 ||
+        (PyDict_GetItemString(kwargs, "size_gb") == NULL &&
+         PyDict_SetItemString(kwargs, "size_gb", Py_None) < 0)) {
+        Py_DECREF(kwargs);
+        return NULL;
+    }
+    PyObject *res = PyObject_Call((PyObject *)type, args, kwargs);
+    Py_DECREF(kwargs);
+    return res;
+}
+
+static void cache_dealloc(CacheObject *c) {
+    PyObject_GC_UnTrack(c);
+    if (c->weakreflist) PyObject_ClearWeakRefs((PyObject *)c);
+    vcache_clear(c);
+    PyMem_Free(c->vcache);
+    Py_XDECREF(c->region);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+static int cache_traverse(CacheObject *c, visitproc visit, void *arg) {
+    Py_VISIT(c->region);
+    if (c->vcache)
+        for (uint32_t i = 0; i <= c->vcache_mask; i++) Py_VISIT(c->vcache[i].arr);
+    return 0;
+}
+
+static int cache_clear_refs(CacheObject *c) {
+    vcache_clear(c);
+    c->h = NULL;
+    Py_CLEAR(c->region);
+    return 0;
+}
+
+static PyObject *cache_repr(CacheObject *c) {
+    if (c->region == NULL) return PyUnicode_FromString("<cachee.SharedCache closed>");
+    return PyUnicode_FromFormat("<cachee.SharedCache %R>", c->region->path);
+}
+
+static PyObject *cache_get_path(CacheObject *c, void *x) {
+    (void)x;
+    if (c->region == NULL) Py_RETURN_NONE;
+    Py_INCREF(c->region->path);
+    return c->region->path;
+}
+static PyObject *cache_get_closed(CacheObject *c, void *x) {
+    (void)x;
+    return PyBool_FromLong(c->h == NULL);
+}
+
+static PyObject *set_region_hook(PyObject *mod, PyObject *fn) {
+    (void)mod;
+    Py_XINCREF(fn);
+    Py_XSETREF(region_hook, fn == Py_None ? (Py_DECREF(fn), NULL) : fn);
+    Py_RETURN_NONE;
+}
+
+PyMethodDef cache_module_methods[] = {
+    {"_set_region_hook", (PyCFunction)set_region_hook, METH_O,
+     "Internal: callable(region) run for every region opened (fork hooks)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMethodDef cache_methods[] = {
+    {"get", (PyCFunction)(void (*)(void))cache_get, METH_FASTCALL,
+     "get(key, default=None) -> bytes\n\nA copy of the value, or default."},
+    {"get_buffer", (PyCFunction)cache_get_buffer, METH_O,
+     "get_buffer(key) -> memoryview | None\n\nA read-only memoryview of the value in "
+     "shared memory (no copy), valid as long as it lives."},
+    {"get_view", (PyCFunction)cache_get_view, METH_O,
+     "get_view(key) -> View | None\n\nThe value pinned in shared memory: buffer protocol, "
+     "DLPack, .numpy()."},
+    {"get_numpy", (PyCFunction)(void (*)(void))cache_get_numpy,
+     METH_FASTCALL | METH_KEYWORDS,
+     "get_numpy(key, shape=None, dtype=None, default=None) -> numpy.ndarray\n\n"
+     "A read-only array whose buffer is the shared memory (no copy).  shape and dtype, "
+     "when given, must match what was stored (MismatchError otherwise); a value stored "
+     "as raw bytes is viewed as that dtype and shape."},
+    {"get_numpy_batch", (PyCFunction)(void (*)(void))cache_get_numpy_batch,
+     METH_VARARGS | METH_KEYWORDS,
+     "get_numpy_batch(keys, dtype=None) -> numpy.ndarray\n\nThe values of keys stacked "
+     "into one new array of shape (len(keys), *shape) (one copy).  KeyError for a "
+     "missing key, MismatchError if they do not stack."},
+    {"get_many", (PyCFunction)cache_get_many, METH_O,
+     "get_many(keys) -> dict\n\nCopies of the values of the keys that are present."},
+    {"set", (PyCFunction)(void (*)(void))cache_set, METH_FASTCALL | METH_KEYWORDS,
+     "set(key, value, ttl=None)\n\nStore a bytes-like value; ttl in seconds."},
+    {"add", (PyCFunction)(void (*)(void))cache_add, METH_VARARGS | METH_KEYWORDS,
+     "add(key, value, ttl=None) -> bool\n\nStore only if the key is absent; True if stored."},
+    {"set_numpy", (PyCFunction)(void (*)(void))cache_set_numpy, METH_VARARGS | METH_KEYWORDS,
+     "set_numpy(key, array, ttl=None)\n\nStore a C-contiguous array with its dtype and "
+     "shape."},
+    {"set_many", (PyCFunction)(void (*)(void))cache_set_many, METH_VARARGS | METH_KEYWORDS,
+     "set_many(items, ttl=None)\n\nStore a mapping or iterable of (key, value) pairs.  "
+     "All keys and values are checked before anything is stored."},
+    {"delete", (PyCFunction)cache_delete, METH_O,
+     "delete(key) -> bool\n\nRemove the key; True if it was present."},
+    {"stats", (PyCFunction)cache_stats, METH_NOARGS,
+     "stats() -> dict\n\nCounters summed over every process using the region."},
+    {"check", (PyCFunction)cache_check, METH_NOARGS,
+     "check()\n\nValidate every invariant of the region; CorruptRegionError if one fails."},
+    {"close", (PyCFunction)cache_close, METH_NOARGS,
+     "close()\n\nClose the cache in this process.  Views already handed out stay valid "
+     "until they are freed."},
+    {"unlink", (PyCFunction)cache_unlink, METH_NOARGS,
+     "unlink()\n\nRemove the region's name; processes using it keep it until they close."},
+    {"open", (PyCFunction)(void (*)(void))cache_open, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "SharedCache.open(path, **options)\n\nAttach to an existing region only."},
+    {"_region", (PyCFunction)cache_region, METH_NOARGS, NULL},
+    {"__enter__", (PyCFunction)cache_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)cache_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef cache_getset[] = {
+    {"path", (getter)cache_get_path, NULL, "Path of the region.", NULL},
+    {"closed", (getter)cache_get_closed, NULL, "True after close().", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMappingMethods cache_as_mapping = {
+    (lenfunc)cache_len,
+    (binaryfunc)cache_getitem,
+    (objobjargproc)cache_setitem,
+};
+
+static PySequenceMethods cache_as_sequence = {
+    .sq_contains = (objobjproc)cache_contains,
+};
+
+PyTypeObject SharedCache_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "cachee.SharedCache",
+    .tp_basicsize = sizeof(CacheObject),
+    .tp_dealloc = (destructor)cache_dealloc,
+    .tp_repr = (reprfunc)cache_repr,
+    .tp_as_sequence = &cache_as_sequence,
+    .tp_as_mapping = &cache_as_mapping,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "SharedCache(path='/dev/shm/cachee', size_gb=2, *, size_bytes=None, "
+              "mode=0o600, create=True, max_entries=0, segment_size=0, max_procs=0, "
+              "huge_pages=False, allow_foreign_owner=False, allow_loose_mode=False, "
+              "allow_any_fs=False, open_timeout=5.0, view_cache=1024)\n\n"
+              "A cache in shared memory that every process on the machine reads "
+              "without a copy.",
+    .tp_traverse = (traverseproc)cache_traverse,
+    .tp_clear = (inquiry)cache_clear_refs,
+    .tp_weaklistoffset = offsetof(CacheObject, weakreflist),
+    .tp_methods = cache_methods,
+    .tp_getset = cache_getset,
+    .tp_init = (initproc)cache_init,
+    .tp_new = PyType_GenericNew,
+};

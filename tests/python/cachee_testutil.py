@@ -1,0 +1,115 @@
+"""Helpers shared by the cachee test modules (and their child processes)."""
+import itertools
+import os
+import re
+import shutil
+import stat
+
+import cachee
+
+SHM = "/dev/shm"
+PREFIX = "cachee-pytest-"
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+# The directory holding the cachee package actually imported (the in-place
+# build, an installed copy, or the sanitizer build of run.sh --sanitize).
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(cachee.__file__)))
+REGION_BYTES = 16 << 20
+
+_counter = itertools.count()
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_path(path):
+    """Remove whatever is at path (a region, a file, a symlink, a directory)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    if stat.S_ISREG(st.st_mode):
+        try:
+            cachee.unlink(path)
+            return
+        except (cachee.CacheError, OSError):
+            pass  # not a region, or a damaged one: ours anyway
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def remove_leftovers():
+    """Remove /dev/shm entries with our prefix left by dead test processes."""
+    pat = re.compile(r"^" + re.escape(PREFIX) + r"(\d+)-")
+    try:
+        names = os.listdir(SHM)
+    except OSError:
+        return
+    for name in names:
+        m = pat.match(name)
+        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
+            remove_path(os.path.join(SHM, name))
+
+
+def new_region_path(tag="r"):
+    tag = re.sub(r"[^A-Za-z0-9_]+", "_", tag)[:40]
+    return os.path.join(SHM, "%s%d-%d-%s" % (PREFIX, os.getpid(), next(_counter), tag))
+
+
+def child_env(**extra):
+    """Environment for subprocesses: they import the same cachee build and
+    can import the helper modules of this directory."""
+    env = dict(os.environ)
+    parts = [PACKAGE_ROOT, TESTS_DIR]
+    if env.get("PYTHONPATH"):
+        parts.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(parts)
+    env.update(extra)
+    return env
+
+
+def region_mappings(path, writable=None):
+    """(start, end) of every mapping of the region file in this process
+    (matched by device and inode: /proc/self/maps shows the name the file
+    had when it was created).  writable=False: only read-only mappings."""
+    st = os.stat(path)
+    out = []
+    with open("/proc/self/maps") as f:
+        for line in f:
+            parts = line.split(None, 5)
+            if len(parts) < 5 or int(parts[4]) != st.st_ino:
+                continue
+            major, minor = (int(x, 16) for x in parts[3].split(":"))
+            if os.makedev(major, minor) != st.st_dev:
+                continue
+            if writable is not None and ("w" in parts[1]) != writable:
+                continue
+            a, b = parts[0].split("-")
+            out.append((int(a, 16), int(b, 16)))
+    return out
+
+
+def in_region(path, address, nbytes=1, writable=None):
+    """True when [address, address+nbytes) lies inside a mapping of the region."""
+    return any(a <= address and address + nbytes <= b
+               for a, b in region_mappings(path, writable))
+
+
+def pss_kib(pid):
+    """Proportional set size of a process in KiB (from smaps_rollup)."""
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    raise RuntimeError("no Pss line for pid %d" % pid)

@@ -1,0 +1,130 @@
+"""gunicorn --preload with 4 workers, started for real: the master fills the
+cache at import (gunicorn_app.py), the workers serve the master's values,
+and a value one worker stores is read by the others."""
+import concurrent.futures
+import http.client
+import json
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+import cachee
+import cachee_testutil as tu
+
+pytest.importorskip("gunicorn")
+
+WORKERS = 4
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port, method, path, body=None, timeout=30):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body)
+        r = conn.getresponse()
+        data = r.read()
+        assert r.status == 200, (r.status, data)
+        return json.loads(data)
+    finally:
+        conn.close()
+
+
+def concurrent_gets(port, paths):
+    with concurrent.futures.ThreadPoolExecutor(len(paths)) as ex:
+        return list(ex.map(lambda p: request(port, "GET", p), paths))
+
+
+@pytest.fixture
+def server(region_path):
+    port = free_port()
+    log = tempfile.TemporaryFile()
+    cmd = [sys.executable, "-m", "gunicorn", "--preload", "-w", str(WORKERS),
+           "-k", "sync", "-b", "127.0.0.1:%d" % port, "--chdir", tu.TESTS_DIR,
+           "--timeout", "60", "--graceful-timeout", "5", "gunicorn_app:app"]
+    proc = subprocess.Popen(cmd, env=tu.child_env(CACHEE_TEST_REGION=region_path),
+                            stdout=log, stderr=subprocess.STDOUT)
+
+    def output():
+        log.seek(0)
+        return log.read().decode(errors="replace")[-4000:]
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail("gunicorn exited with %s:\n%s" % (proc.returncode, output()))
+            try:
+                request(port, "GET", "/get?key=filled_by", timeout=5)
+                break
+            except (OSError, http.client.HTTPException):
+                if time.monotonic() > deadline:
+                    pytest.fail("gunicorn did not answer:\n%s" % output())
+                time.sleep(0.1)
+        yield proc, port, output
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        log.close()
+
+
+def test_gunicorn_preload_workers_share_the_cache(server, region_path):
+    proc, port, output = server
+    master = proc.pid
+
+    # 1. every worker serves the values the master stored before fork
+    pids = set()
+    for round_ in range(3):
+        paths = ["/get?key=master:%d&sleep=0.2" % (round_ * 8 + i) for i in range(8)]
+        for i, r in enumerate(concurrent_gets(port, paths)):
+            assert r["value"] == "master-value-%d" % (round_ * 8 + i), r
+            assert r["master_pid"] == master, r  # filled in the master at import
+            assert r["ppid"] == master and r["pid"] != master, r
+            pids.add(r["pid"])
+        if len(pids) >= WORKERS:
+            break
+    assert len(pids) >= 2, "requests all went to one worker: %s\n%s" % (pids, output())
+    for r in concurrent_gets(port, ["/numpy?key=vec:%d&sleep=0.05" % i for i in range(8)]):
+        assert r["shape"] == [32] and r["dtype"] == "float32", r
+    nums = concurrent_gets(port, ["/numpy?key=vec:7", "/numpy?key=vec:50"])
+    assert nums[0]["sum"] == 7 * 32 and nums[1]["sum"] == 50 * 32
+
+    # 2. a value one worker stores is read by the others
+    stored = request(port, "POST", "/set?key=from-worker", body=b"written by a worker")
+    writer = stored["pid"]
+    assert writer != master
+    others = set()
+    for _ in range(6):
+        rs = concurrent_gets(port, ["/get?key=from-worker&sleep=0.2"] * 8)
+        for r in rs:
+            assert r["value"] == "written by a worker", r
+            if r["pid"] != writer:
+                others.add(r["pid"])
+        if others:
+            break
+    assert others, "no other worker answered (writer %d)\n%s" % (writer, output())
+
+    # 3. the test process, outside gunicorn, sees the same region
+    with cachee.SharedCache.open(region_path) as c:
+        assert c.get("from-worker") == b"written by a worker"
+        assert c.get("filled_by") == b"%d" % master
+        c.set("from-outside", b"hello workers")
+    rs = concurrent_gets(port, ["/get?key=from-outside&sleep=0.1"] * 4)
+    assert all(r["value"] == "hello workers" for r in rs)
+    stats = request(port, "GET", "/stats")["stats"]
+    # the master and every worker that answered are attached
+    assert stats["live_processes"] >= len(pids | others | {writer}) + 1, stats
