@@ -22,8 +22,45 @@ help: ## list the targets
 deps: ## install system packages the build needs (apt-get, as root)
 	@bash tools/install-deps.sh
 
+PYTHON    ?= python3
+VENV      := .venv
+PY        := $(VENV)/bin/python
+
 .PHONY: test
-test: deps test-c test-go ## run every test suite (C under ASan/UBSan, Go with -race, fuzz seeds)
+test: deps test-c test-go test-python test-install bench-build ## every suite: C (ASan/UBSan), Go (-race, fuzz), Python (plain and sanitized)
+
+$(VENV)/.ready: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "numpy>=1.23" "pytest>=7" "gunicorn>=21" "setuptools>=68" wheel
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV)/.ready ## create .venv with what the Python side needs
+
+.PHONY: build
+build: deps venv ## build the extension in place (python/cachee/_cachee*.so)
+	$(PY) setup.py -q build_ext --inplace
+
+.PHONY: test-python
+test-python: deps venv ## Python suite, then again under the ASan/UBSan build
+	PYTHON=$(PY) bash tests/python/run.sh --sanitize
+
+.PHONY: test-install
+test-install: venv ## `pip` can build the package from this tree (isolated build)
+	rm -rf build/wheel
+	$(PY) -m pip wheel -q --no-deps -w build/wheel .
+	@ls build/wheel/cachee-*.whl
+
+.PHONY: bench-build
+bench-build: ## the C benchmarks still compile
+	@mkdir -p build/bench
+	@for f in bench/l0/*.c; do $(CC) $(CWARN) -O2 $(CINC) $$f $(L0_SRC) -o build/bench/$$(basename $$f .c) -lpthread || exit 1; done
+	@echo "bench: C programs build"
+
+.PHONY: demo
+demo: build ## the main job: workers sharing one copy of 200k embeddings (memory table)
+	PYTHONPATH=python $(PY) -m cachee.demo
 
 $(CTEST_BIN)/%: tests/c/%.c tests/c/l0test.h tests/c/l0util.h $(L0_SRC) $(L0_HDR)
 	@mkdir -p $(CTEST_BIN)
@@ -44,8 +81,12 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	@bash tools/fuzz.sh $(FUZZTIME)
 
 .PHONY: bench
-bench: deps ## benchmarks that print numbers (L0 from Go and C, scaling, hit ratio)
+bench: build ## benchmarks that print numbers (L0 from Go and C, scaling, hit ratio)
 	@bash bench/run.sh
+
+.PHONY: bench-quick
+bench-quick: build ## the same benchmarks, short (about a minute)
+	@bash bench/run.sh --quick
 
 .PHONY: lint
 lint: ## go vet, staticcheck, gofmt, C with -Werror
@@ -56,6 +97,6 @@ lint: ## go vet, staticcheck, gofmt, C with -Werror
 	@for f in $(L0_SRC); do $(CC) $(CWARN) -O2 $(CINC) -c $$f -o /dev/null || exit 1; done; echo "C: clean"
 
 .PHONY: clean
-clean: ## remove build outputs
-	rm -rf $(CTEST_BIN) build dist
+clean: ## remove build outputs (keeps .venv)
+	rm -rf $(CTEST_BIN) build dist python/cachee/*.so python/*.egg-info
 	$(GO) clean -testcache
