@@ -32,7 +32,7 @@ test: deps test-c test-go test-python test-install bench-build ## every suite: C
 $(VENV)/.ready: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "numpy>=1.23" "pytest>=7" "gunicorn>=21" "setuptools>=68" wheel
+	$(PY) -m pip install -q "numpy>=1.23" "pytest>=7" "gunicorn>=21" "setuptools>=77" wheel
 	@touch $@
 
 .PHONY: venv

@@ -9,7 +9,7 @@
 # Environment:
 #   CC, GO              compilers (gcc, go)
 #   BENCH_FULL=1        hit-ratio benchmark without -quick
-#   BENCH_ONLY=WHAT     run only: c, go, scaling, latency (C programs) or
+#   BENCH_ONLY=WHAT     run only: c, go, python, scaling, latency (C programs) or
 #                       gotest, l0set, hitratio (Go)
 #   BENCH_TIME=S        seconds per point of bench/l0/scaling (default 3; quick 0.3)
 #   BENCH_REPS=N        repetitions per point of bench/l0/scaling (median shown; default 1)
@@ -185,6 +185,21 @@ if want go go || want gotest go || want l0set go || want hitratio go; then
       "$GO" run ./bench/hitratio "${hargs[@]}" || fail "bench/hitratio"
     fi
   fi
+fi
+
+# Python: cachee against dict and py-lmdb, uniform and Zipf key streams.
+PY=${PYTHON:-.venv/bin/python}
+if want python python && [ -x "$PY" ] && ls python/cachee/_cachee*.so >/dev/null 2>&1; then
+  pargs=()
+  [ "$QUICK" = 1 ] && pargs+=(--quick)
+  mkdir -p bench/results
+  for dist in uniform zipf; do
+    section "python bench/python/micro.py --dist $dist ${pargs[*]}"
+    PYTHONPATH=python "$PY" bench/python/micro.py --dist "$dist" "${pargs[@]}" \
+      --json "bench/results/python-micro-$dist.json" || fail "bench/python/micro.py"
+  done
+else
+  want python python && echo "bench/run.sh: Python benchmark skipped (run make build first)"
 fi
 
 section "done in $(( $(date +%s) - t_start )) s$([ $status = 0 ] || echo ', WITH FAILURES (see above)')"

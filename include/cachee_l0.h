@@ -210,15 +210,15 @@
  * RECORDS (struct cachee_l0_shm_record)
  * ======================================================================
  *
- * A record starts on a 64-byte boundary: a 64-byte header, the key, the
- * caller's metadata (Python keeps dtype and shape there), padding to 64, the
- * value.  The header repeats the key's full hash and the generation of the
+ * A record starts on a 64-byte boundary: a 48-byte header, the key, the
+ * caller's metadata (Python keeps dtype and shape there), padding, the value
+ * (16-byte aligned, 64-byte aligned from 256 bytes on).  The header repeats the key's full hash and the generation of the
  * segment at write time, so a reader can tell a record from garbage, and
  * carries the value length, expiry (CLOCK_REALTIME ns, 0 = never), a version
  * (per-shard sequence, increasing with every write to the shard), the
  * frequency byte, and a `dead` byte that a writer sets once the record's entry
  * was replaced or removed, so that an evictor skips garbage without probing
- * the index.  The value is 64-byte aligned.
+ * the index.
  *
  * ======================================================================
  * THE INDEX AND THE PUBLISH PROTOCOL
@@ -662,6 +662,20 @@ int cachee_l0_get_many(cachee_l0 *h, size_t n, const void *const *keys,
                        int *results);
 
 /**
+ * Is a stored version still its key's current one?  `key_hash` is
+ * cachee_l0_hash of the key, (loc, gen) the identity of a version the caller
+ * read earlier (cachee_l0_view).  Returns 1 if the index still points the key
+ * at exactly that version, 0 if not (overwritten, deleted, evicted, or the
+ * shard is being rebuilt: look the key up again), CACHEE_L0_E_INVAL, or
+ * CACHEE_L0_E_TOO_MANY_PROCS.  Reads the key's index entry only, no record:
+ * the caller must know which key that version belongs to (a version is never
+ * reused for another key).  Expiry is not checked (the caller kept
+ * expires_ns).  A 1 counts as a hit in the statistics.
+ */
+int cachee_l0_is_current(cachee_l0 *h, uint64_t key_hash, uint64_t loc,
+                         uint32_t gen);
+
+/**
  * Returns 1 if `key` is present (and not expired), 0 if not, or a negative
  * error as for cachee_l0_get.  Does not count as a hit or a miss and does not
  * change the key's frequency.
@@ -967,9 +981,14 @@ struct cachee_l0_shm_shard {
 };
 
 /**
- * A record header, 64 bytes, at a 64-byte aligned arena offset.  Followed by
- * key_len key bytes, meta_len metadata bytes, padding to 64, value_len value
- * bytes.  Only `freq` and `dead` change after publication.
+ * A record header, 48 bytes, at a 64-byte aligned arena offset.  Followed by
+ * key_len key bytes, meta_len metadata bytes, padding, value_len value bytes.
+ * The value starts at the record offset
+ *     value_off = align(48 + key_len + meta_len, value_len >= 256 ? 64 : 16)
+ * (16 covers every numpy item size; 64 puts larger values on cache lines)
+ * and the record takes align(value_off + value_len, 64) bytes, so a short
+ * key with a 64-byte value fits in two cache lines.  Neither is stored: both
+ * follow from the lengths.  Only `freq` and `dead` change after publication.
  */
 struct cachee_l0_shm_record {
     uint32_t magic;           /**< CACHEE_L0_RECORD_MAGIC */
@@ -978,8 +997,6 @@ struct cachee_l0_shm_record {
     uint64_t value_len;
     int64_t expires_ns;       /**< 0 = never */
     uint64_t version;         /**< per-shard sequence */
-    uint64_t record_len;      /**< total bytes, multiple of 64 */
-    uint32_t value_off;       /**< from the record start, multiple of 64 */
     uint16_t key_len;
     uint16_t meta_len;
     uint8_t freq;             /**< 0..3, saturating; see EVICTION */
@@ -987,7 +1004,7 @@ struct cachee_l0_shm_record {
     uint8_t dead;             /**< 1 once no entry points here (a hint for
                                    evictors, set under the shard lock after
                                    the entry changed) */
-    uint8_t pad_[5];
+    uint8_t pad_;
 };
 
 #ifdef __cplusplus

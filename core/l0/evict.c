@@ -36,7 +36,7 @@ static size_t collect(cachee_l0 *h, uint64_t seg, victim_rec *out, size_t cap) {
             out[n].off = (uint32_t)off;
             n++;
         }
-        off += r.record_len;
+        off += l0_rec_len(&r);
     }
     return n;
 }
@@ -82,7 +82,7 @@ static void settle(cachee_l0 *h, uint64_t slot, uint64_t shard, uint64_t idx,
             return;
     }
     l0_entry_kill(h, shard, idx);
-    *excess -= (int64_t)r->record_len;
+    *excess -= (int64_t)l0_rec_len(r);
     l0_stat_add(sl, CACHEE_L0_STAT_EVICTIONS, 1);
     if (cls == CACHEE_L0_SMALL) l0_ghost_add(h, r->hash);
 }

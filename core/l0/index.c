@@ -13,16 +13,14 @@ static uint64_t next_slot(const l0_geom *g, uint64_t i) {
 bool l0_record_sane(const l0_geom *g, const struct cachee_l0_shm_record *r,
                     uint64_t off, uint32_t gen) {
     if (r->magic != CACHEE_L0_RECORD_MAGIC || r->gen != gen) return false;
-    if (r->meta_len > CACHEE_L0_META_MAX) return false;
-    uint64_t vo = l0_value_off(r->key_len, r->meta_len);
-    if (r->value_off != vo || r->value_len > g->record_max) return false;
-    if (r->record_len != vo + l0_align64(r->value_len)) return false;
+    if (r->meta_len > CACHEE_L0_META_MAX || r->value_len > g->record_max) return false;
+    uint64_t len = l0_rec_len(r);
     if (off >= g->arena_size) return false;
     if (r->flags & 1) {
         if ((off & (g->seg_size - 1)) != 0) return false;
-        return r->record_len <= g->arena_size - off;
+        return len <= g->arena_size - off;
     }
-    return r->record_len <= g->seg_size - (off & (g->seg_size - 1));
+    return len <= g->seg_size - (off & (g->seg_size - 1));
 }
 
 /* 1: usable record (header copied), 0: stale entry, -1: corrupt. */
@@ -141,6 +139,31 @@ int l0_lookup(cachee_l0 *h, uint64_t hash, const void *key, size_t key_len,
     return CACHEE_L0_E_CORRUPT;
 }
 
+int l0_entry_is(cachee_l0 *h, uint64_t hash, uint64_t loc, uint32_t gen) {
+    const l0_geom *g = &h->g;
+    uint64_t shard = l0_shard_of(g, hash);
+    const struct cachee_l0_shm_shard *sh = l0_shard(h, shard);
+    const struct cachee_l0_shm_entry *E =
+        (const struct cachee_l0_shm_entry *)(h->ro + g->index_off +
+                                             shard * g->shard_slots * L0_ENTRY_BYTES);
+    if (loc >= g->arena_units) return 0;
+    uint64_t seg = (loc * CACHEE_L0_RECORD_ALIGN) >> g->seg_shift;
+    if (L0_LOAD_ACQ(&sh->layout_seq) & 1) return 0;
+    uint32_t tag = l0_tag_of(hash);
+    uint64_t i = l0_home_of(g, hash);
+    for (uint64_t step = 0; step < g->shard_slots; step++, i = next_slot(g, i)) {
+        uint64_t w1 = L0_LOAD_ACQ(&E[i].w1);
+        uint64_t w0 = L0_LOAD_ACQ(&E[i].w0);
+        if (l0_e_ver(w0) != l0_e_ver(w1)) return 0; /* being written: ask again */
+        uint32_t kind = l0_e_kind(w1);
+        if (kind == CACHEE_L0_ENTRY_EMPTY) return 0;
+        if (kind == CACHEE_L0_ENTRY_LIVE && l0_e_tag(w0) == tag &&
+            l0_e_loc(w1) == loc && l0_e_gen(w0) == gen)
+            return L0_LOAD_ACQ(&l0_gens(h)[seg]) == gen;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ writers */
 
 static struct cachee_l0_shm_entry *entries_rw(cachee_l0 *h, uint64_t shard) {
@@ -250,10 +273,10 @@ static void live_account(cachee_l0 *h, uint64_t w0, uint64_t w1, int64_t sign) {
     /* The shard lock does not stop an evictor from reclaiming the segment:
      * pin it before touching its bytes. */
     if (!l0_pin_if_current(h, slot_plus1 - 1, seg, l0_e_gen(w0))) return;
-    const struct cachee_l0_shm_record *r =
-        (const struct cachee_l0_shm_record *)l0_arena_ro(h, off);
-    uint64_t len = L0_LOAD(&r->record_len);
-    if (len > h->g.record_max) len = h->g.record_max;
+    struct cachee_l0_shm_record r;
+    memcpy(&r, l0_arena_ro(h, off), sizeof r);
+    uint64_t len = r.value_len > h->g.record_max ? h->g.record_max
+                   : r.meta_len > CACHEE_L0_META_MAX ? 0 : l0_rec_len(&r);
     __atomic_fetch_add(&l0_seg(h, seg)->live_bytes, sign * (int64_t)len,
                        __ATOMIC_RELAXED);
     if (sign < 0) /* after the entry stopped pointing here (see entry_set) */

@@ -31,7 +31,7 @@
 #define L0_SEG_BYTES 64u
 #define L0_SHARD_BYTES 256u
 #define L0_ENTRY_BYTES 16u
-#define L0_RECORD_HEADER 64u
+#define L0_RECORD_HEADER 48u
 
 /* Live bytes, in percent of the arena, above which eviction drops records
  * (below it, reclaiming a segment copies every live record forward). */
@@ -244,12 +244,23 @@ static inline uint32_t l0_tag_of(uint64_t hash) {
  * --------------------------------------------------------------------- */
 
 static inline uint64_t l0_align64(uint64_t x) { return (x + 63) & ~63ull; }
-static inline uint64_t l0_value_off(uint64_t key_len, uint64_t meta_len) {
-    return L0_RECORD_HEADER + l0_align64(key_len + meta_len);
+/* Where a record's value starts and how long the record is: derived from the
+ * lengths (see struct cachee_l0_shm_record).  Callers bound value_len by the
+ * region's record_max first, so nothing here overflows. */
+static inline uint64_t l0_value_off(uint64_t key_len, uint64_t meta_len,
+                                    uint64_t value_len) {
+    uint64_t a = value_len >= 256 ? 64 : 16;
+    return (L0_RECORD_HEADER + key_len + meta_len + a - 1) & ~(a - 1);
 }
 static inline uint64_t l0_record_len(uint64_t key_len, uint64_t meta_len,
                                      uint64_t value_len) {
-    return l0_value_off(key_len, meta_len) + l0_align64(value_len);
+    return l0_align64(l0_value_off(key_len, meta_len, value_len) + value_len);
+}
+static inline uint64_t l0_rec_value_off(const struct cachee_l0_shm_record *r) {
+    return l0_value_off(r->key_len, r->meta_len, r->value_len);
+}
+static inline uint64_t l0_rec_len(const struct cachee_l0_shm_record *r) {
+    return l0_record_len(r->key_len, r->meta_len, r->value_len);
 }
 
 /**
@@ -307,6 +318,23 @@ void l0_unregister(cachee_l0 *h);
 int l0_reap_locked(cachee_l0 *h);
 /** True if some live process holds a pin on segments [seg, seg+n). */
 bool l0_pinned_locked(cachee_l0 *h, uint64_t seg, uint64_t n);
+
+/** Validate a key argument: CACHEE_L0_E_INVAL (NULL or empty) or
+ *  CACHEE_L0_E_KEY_TOO_LARGE. */
+static inline int l0_check_key(const void *key, size_t key_len) {
+    if (key == NULL || key_len == 0) return CACHEE_L0_E_INVAL;
+    if (key_len > CACHEE_L0_KEY_MAX) return CACHEE_L0_E_KEY_TOO_LARGE;
+    return 0;
+}
+
+/** The prologue of every keyed call: handle and key checked, then this
+ *  process's slot (registering it on first use). */
+static inline int l0_enter(cachee_l0 *h, const void *key, size_t key_len,
+                           uint64_t *slot) {
+    if (h == NULL) return CACHEE_L0_E_INVAL;
+    int rc = l0_check_key(key, key_len);
+    return rc != 0 ? rc : l0_my_slot(h, slot);
+}
 
 /* Per-process counters: no read-modify-write on the hot path (see stats). */
 static inline void l0_stat_add(struct cachee_l0_shm_slot *sl, unsigned id,
@@ -385,6 +413,9 @@ typedef struct l0_found {
  */
 int l0_lookup(cachee_l0 *h, uint64_t hash, const void *key, size_t key_len,
               l0_found *f);
+/** 1 if the index entry of a key with `hash` points at (loc, gen) in a
+ *  segment whose generation is still gen; 0 otherwise.  Lock-free. */
+int l0_entry_is(cachee_l0 *h, uint64_t hash, uint64_t loc, uint32_t gen);
 /** True if the record's segment generation is still f->gen. */
 static inline bool l0_still_valid(const cachee_l0 *h, const l0_found *f) {
     L0_FENCE_ACQ();

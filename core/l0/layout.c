@@ -98,7 +98,7 @@ int l0_layout(const l0_params *p, l0_geom *g) {
     if (g->small_target < 1) g->small_target = 1;
     uint64_t extent_max = g->nsegs / 4 ? g->nsegs / 4 : 1;
     g->record_max = extent_max * g->seg_size;
-    g->value_max = g->record_max - 2 * L0_RECORD_HEADER;
+    g->value_max = g->record_max - 2 * 64; /* header + key/meta of 64 B */
     return 0;
 }
 

@@ -5,12 +5,6 @@
  */
 #include "l0_internal.h"
 
-static int check_key(const void *key, size_t key_len) {
-    if (key == NULL || key_len == 0) return CACHEE_L0_E_INVAL;
-    if (key_len > CACHEE_L0_KEY_MAX) return CACHEE_L0_E_KEY_TOO_LARGE;
-    return 0;
-}
-
 static bool expired(const struct cachee_l0_shm_record *r) {
     return r->expires_ns != 0 && l0_now_ns() >= r->expires_ns;
 }
@@ -34,7 +28,7 @@ static void touch(cachee_l0 *h, uint64_t slot, const l0_found *f) {
 
 static void fill_view(const cachee_l0 *h, const l0_found *f, cachee_l0_view *v) {
     const uint8_t *base = l0_arena_ro(h, f->off);
-    v->data = base + f->rec.value_off;
+    v->data = base + l0_rec_value_off(&f->rec);
     v->len = f->rec.value_len;
     v->meta = base + L0_RECORD_HEADER + f->rec.key_len;
     v->meta_len = f->rec.meta_len;
@@ -63,11 +57,10 @@ static int find_live(cachee_l0 *h, uint64_t slot, const void *key,
 
 int cachee_l0_read_begin(cachee_l0 *h, const void *key, size_t key_len,
                          cachee_l0_view *v) {
-    if (h == NULL || v == NULL) return CACHEE_L0_E_INVAL;
-    int rc = check_key(key, key_len);
-    if (rc != 0) return rc;
+    if (v == NULL) return CACHEE_L0_E_INVAL;
     uint64_t slot;
-    if ((rc = l0_my_slot(h, &slot)) != 0) return rc;
+    int rc = l0_enter(h, key, key_len, &slot);
+    if (rc != 0) return rc;
     l0_found f;
     if ((rc = find_live(h, slot, key, key_len, &f, true)) != 0) return rc;
     touch(h, slot, &f);
@@ -88,10 +81,9 @@ int cachee_l0_get(cachee_l0 *h, const void *key, size_t key_len, void *buf,
     if (h == NULL || (buf == NULL && cap > 0)) return CACHEE_L0_E_INVAL;
     if (item && item->meta_buf == NULL && item->meta_cap > 0)
         return CACHEE_L0_E_INVAL;
-    int rc = check_key(key, key_len);
-    if (rc != 0) return rc;
     uint64_t slot;
-    if ((rc = l0_my_slot(h, &slot)) != 0) return rc;
+    int rc = l0_enter(h, key, key_len, &slot);
+    if (rc != 0) return rc;
     for (int attempt = 0; attempt < L0_READ_RETRIES; attempt++) {
         l0_found f;
         if ((rc = find_live(h, slot, key, key_len, &f, attempt == 0)) != 0)
@@ -169,12 +161,10 @@ static int get_pinned_hashed(cachee_l0 *h, uint64_t slot, const void *key,
 
 int cachee_l0_get_pinned(cachee_l0 *h, const void *key, size_t key_len,
                          cachee_l0_view *v) {
-    if (h == NULL || v == NULL) return CACHEE_L0_E_INVAL;
-    int rc = check_key(key, key_len);
-    if (rc != 0) return rc;
+    if (v == NULL) return CACHEE_L0_E_INVAL;
     uint64_t slot;
-    if ((rc = l0_my_slot(h, &slot)) != 0) return rc;
-    return get_pinned_hashed(h, slot, key, key_len, v);
+    int rc = l0_enter(h, key, key_len, &slot);
+    return rc != 0 ? rc : get_pinned_hashed(h, slot, key, key_len, v);
 }
 
 int cachee_l0_get_many(cachee_l0 *h, size_t n, const void *const *keys,
@@ -189,31 +179,40 @@ int cachee_l0_get_many(cachee_l0 *h, size_t n, const void *const *keys,
     /* Prefetch the home entries of a window ahead of the lookups. */
     const size_t ahead = 8;
     for (size_t i = 0; i < n && i < ahead; i++) {
-        if (check_key(keys[i], key_lens[i]) != 0) continue;
+        if (l0_check_key(keys[i], key_lens[i]) != 0) continue;
         uint64_t hs = cachee_l0_hash(keys[i], key_lens[i]);
         __builtin_prefetch(&l0_entries(h, l0_shard_of(&h->g, hs))
                                [l0_home_of(&h->g, hs)]);
     }
     for (size_t i = 0; i < n; i++) {
-        if (i + ahead < n && check_key(keys[i + ahead], key_lens[i + ahead]) == 0) {
+        if (i + ahead < n && l0_check_key(keys[i + ahead], key_lens[i + ahead]) == 0) {
             uint64_t hs = cachee_l0_hash(keys[i + ahead], key_lens[i + ahead]);
             __builtin_prefetch(&l0_entries(h, l0_shard_of(&h->g, hs))
                                    [l0_home_of(&h->g, hs)]);
         }
         memset(&views[i], 0, sizeof views[i]);
-        results[i] = check_key(keys[i], key_lens[i]);
+        results[i] = l0_check_key(keys[i], key_lens[i]);
         if (results[i] == 0)
             results[i] = get_pinned_hashed(h, slot, keys[i], key_lens[i], &views[i]);
     }
     return 0;
 }
 
-int cachee_l0_contains(cachee_l0 *h, const void *key, size_t key_len) {
+int cachee_l0_is_current(cachee_l0 *h, uint64_t key_hash, uint64_t loc,
+                         uint32_t gen) {
     if (h == NULL) return CACHEE_L0_E_INVAL;
-    int rc = check_key(key, key_len);
-    if (rc != 0) return rc;
     uint64_t slot;
-    if ((rc = l0_my_slot(h, &slot)) != 0) return rc;
+    int rc = l0_my_slot(h, &slot);
+    if (rc != 0) return rc;
+    rc = l0_entry_is(h, key_hash, loc, gen);
+    if (rc == 1) l0_stat_add(l0_slot(h, slot), CACHEE_L0_STAT_HITS, 1);
+    return rc;
+}
+
+int cachee_l0_contains(cachee_l0 *h, const void *key, size_t key_len) {
+    uint64_t slot;
+    int rc = l0_enter(h, key, key_len, &slot);
+    if (rc != 0) return rc;
     l0_found f;
     rc = find_live(h, slot, key, key_len, &f, false);
     if (rc == 0) return 1;

@@ -7,19 +7,13 @@
 
 void l0_shard_make_room(cachee_l0 *h, uint64_t slot, uint64_t shard);
 
-static int check_key(const void *key, size_t key_len) {
-    if (key == NULL || key_len == 0) return CACHEE_L0_E_INVAL;
-    if (key_len > CACHEE_L0_KEY_MAX) return CACHEE_L0_E_KEY_TOO_LARGE;
-    return 0;
-}
-
 int cachee_l0_set(cachee_l0 *h, const void *key, size_t key_len,
                   const void *value, size_t value_len, const void *meta,
                   size_t meta_len, uint64_t ttl_ns, uint32_t flags) {
     if (h == NULL || (value == NULL && value_len > 0) ||
         (meta == NULL && meta_len > 0) || (flags & ~CACHEE_L0_IF_ABSENT))
         return CACHEE_L0_E_INVAL;
-    int rc = check_key(key, key_len);
+    int rc = l0_check_key(key, key_len);
     if (rc != 0) return rc;
     if (meta_len > CACHEE_L0_META_MAX) return CACHEE_L0_E_META_TOO_LARGE;
     if (value_len > h->g.value_max) return CACHEE_L0_E_VALUE_TOO_LARGE;
@@ -51,14 +45,12 @@ int cachee_l0_set(cachee_l0 *h, const void *key, size_t key_len,
     r->hash = hash;
     r->value_len = value_len;
     r->expires_ns = expires;
-    r->record_len = len;
-    r->value_off = (uint32_t)l0_value_off(key_len, meta_len);
     r->key_len = (uint16_t)key_len;
     r->meta_len = (uint16_t)meta_len;
     r->flags = len > h->g.seg_size ? 1 : 0;
     memcpy(dst + L0_RECORD_HEADER, key, key_len);
     if (meta_len) memcpy(dst + L0_RECORD_HEADER + key_len, meta, meta_len);
-    if (value_len) memcpy(dst + r->value_off, value, value_len);
+    if (value_len) memcpy(dst + l0_value_off(key_len, meta_len, value_len), value, value_len);
 
     if ((rc = l0_shard_lock(h, shard)) != 0) {
         l0_reserve_done(h, slot, &sp, len);
@@ -100,11 +92,9 @@ int cachee_l0_set(cachee_l0 *h, const void *key, size_t key_len,
 }
 
 int cachee_l0_delete(cachee_l0 *h, const void *key, size_t key_len) {
-    if (h == NULL) return CACHEE_L0_E_INVAL;
-    int rc = check_key(key, key_len);
-    if (rc != 0) return rc;
     uint64_t slot;
-    if ((rc = l0_my_slot(h, &slot)) != 0) return rc;
+    int rc = l0_enter(h, key, key_len, &slot);
+    if (rc != 0) return rc;
     uint64_t hash = cachee_l0_hash(key, key_len);
     uint64_t shard = l0_shard_of(&h->g, hash);
     if ((rc = l0_shard_lock(h, shard)) != 0) return rc;
@@ -124,16 +114,17 @@ int l0_reinsert_locked(cachee_l0 *h, uint64_t slot, uint64_t shard,
                        const struct cachee_l0_shm_record *rec, unsigned cls,
                        uint8_t freq) {
     l0_space sp;
-    int rc = l0_reserve(h, slot, cls, rec->record_len, false, &sp);
+    uint64_t len = l0_rec_len(rec);
+    int rc = l0_reserve(h, slot, cls, len, false, &sp);
     if (rc != 0) return rc;
     uint8_t *dst = l0_arena_rw(h, sp.off);
-    memcpy(dst, l0_arena_ro(h, src), rec->record_len);
+    memcpy(dst, l0_arena_ro(h, src), len);
     struct cachee_l0_shm_record *r = (struct cachee_l0_shm_record *)dst;
     memcpy(r, rec, sizeof *r); /* the validated header, not a re-read */
     r->gen = sp.gen;
     r->freq = freq;
     l0_entry_publish(h, shard, idx, l0_w0_body(l0_tag_of(rec->hash), sp.gen),
                      l0_w1_body(CACHEE_L0_ENTRY_LIVE, sp.off / CACHEE_L0_RECORD_ALIGN));
-    l0_reserve_done(h, slot, &sp, rec->record_len);
+    l0_reserve_done(h, slot, &sp, len);
     return 0;
 }

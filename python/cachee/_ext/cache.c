@@ -14,6 +14,7 @@
  * few at a time, and all of them when a write finds the region full.
  */
 #include <math.h>
+#include <time.h>
 
 #include "ext.h"
 #include "npy.h"
@@ -22,8 +23,11 @@
 
 typedef struct {
     PyObject *arr;   /* ndarray whose base is a View; NULL when empty */
-    uint64_t loc;
+    PyObject *key;   /* the key it was read for (str or bytes) */
+    uint64_t hash;   /* cachee_l0_hash of the key */
+    uint64_t loc;    /* identity of the stored version */
     uint32_t gen;
+    int64_t expires_ns;
 } VCacheEntry;
 
 typedef struct {
@@ -48,9 +52,14 @@ static int check_open(CacheObject *c) {
     return 0;
 }
 
+static void vcache_drop(VCacheEntry *e) {
+    Py_CLEAR(e->arr);
+    Py_CLEAR(e->key);
+}
+
 static void vcache_clear(CacheObject *c) {
     if (c->vcache == NULL) return;
-    for (uint32_t i = 0; i <= c->vcache_mask; i++) Py_CLEAR(c->vcache[i].arr);
+    for (uint32_t i = 0; i <= c->vcache_mask; i++) vcache_drop(&c->vcache[i]);
 }
 
 /* Drop cached arrays whose version was reclaimed (their pin is what keeps
@@ -66,8 +75,32 @@ static void vcache_sweep(CacheObject *c, uint32_t n) {
         memset(&probe, 0, sizeof probe);
         probe.loc = e->loc;
         probe.gen = e->gen;
-        if (cachee_l0_read_validate(c->h, &probe) != 0) Py_CLEAR(e->arr);
+        if (cachee_l0_read_validate(c->h, &probe) != 0) vcache_drop(e);
     }
+}
+
+/* Is stored key object `a` the key `b` (whose bytes are k)? */
+static inline int same_key(PyObject *a, PyObject *b, const KeyBytes *k) {
+    if (a == b) return 1;
+    if (a == NULL) return 0;
+    KeyBytes ka;
+    if (PyUnicode_Check(a)) {
+        ka.data = PyUnicode_AsUTF8AndSize(a, &ka.len);
+        if (ka.data == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+    } else {
+        ka.data = PyBytes_AS_STRING(a);
+        ka.len = PyBytes_GET_SIZE(a);
+    }
+    return ka.len == k->len && memcmp(ka.data, k->data, (size_t)k->len) == 0;
+}
+
+static inline int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
 static inline VCacheEntry *vcache_slot(CacheObject *c, uint64_t key_hash) {
@@ -75,11 +108,11 @@ static inline VCacheEntry *vcache_slot(CacheObject *c, uint64_t key_hash) {
 }
 
 /* The array we handed out is still exactly what we built. */
-static inline int array_intact(PyObject *arr, const cachee_l0_view *v) {
+static inline int array_intact(PyObject *arr) {
     PyArrayObject *a = (PyArrayObject *)arr;
     ViewObject *view = (ViewObject *)PyArray_BASE(a);
     if (view == NULL || Py_TYPE(view) != &View_Type) return 0;
-    if (PyArray_DATA(a) != (void *)v->data ||
+    if (PyArray_DATA(a) != (void *)view->v.data ||
         (PyObject *)PyArray_DESCR(a) != view->descr ||
         PyArray_NDIM(a) != VIEW_NDIM(view) || !PyArray_IS_C_CONTIGUOUS(a))
         return 0;
@@ -294,6 +327,20 @@ static PyObject *cache_get_numpy(CacheObject *c, PyObject *const *args,
     if (key_get(key, &k) < 0) return NULL;
     int want_args = shape != Py_None || dtype != Py_None;
 
+    /* Fast path: the array handed out last time for this key, if the index
+     * still points the key at that very version (one index probe, no record
+     * read) and nobody changed the array. */
+    if (c->vcache != NULL && !want_args) {
+        uint64_t hash = cachee_l0_hash(k.data, (size_t)k.len);
+        VCacheEntry *e = vcache_slot(c, hash);
+        if (e->arr && e->hash == hash && same_key(e->key, key, &k) &&
+            (e->expires_ns == 0 || now_ns() < e->expires_ns) && array_intact(e->arr) &&
+            cachee_l0_is_current(c->h, hash, e->loc, e->gen) == 1) {
+            Py_INCREF(e->arr);
+            return e->arr;
+        }
+    }
+
     for (int attempt = 0; attempt < 1000; attempt++) {
         cachee_l0_view v;
         int rc = cachee_l0_read_begin(c->h, k.data, (size_t)k.len, &v);
@@ -303,8 +350,7 @@ static PyObject *cache_get_numpy(CacheObject *c, PyObject *const *args,
         }
         if (rc != 0) return raise_l0(rc, NULL);
         VCacheEntry *e = c->vcache_mask != UINT32_MAX ? vcache_slot(c, v.key_hash) : NULL;
-        if (e && e->arr && e->loc == v.loc && e->gen == v.gen &&
-            array_intact(e->arr, &v)) {
+        if (e && e->arr && e->loc == v.loc && e->gen == v.gen && array_intact(e->arr)) {
             ViewObject *view = (ViewObject *)PyArray_BASE((PyArrayObject *)e->arr);
             if (!want_args) {
                 Py_INCREF(e->arr);
@@ -345,8 +391,12 @@ static PyObject *cache_get_numpy(CacheObject *c, PyObject *const *args,
         if (cacheable) {
             Py_INCREF(arr);
             Py_XSETREF(e->arr, arr);
+            Py_INCREF(key);
+            Py_XSETREF(e->key, key);
+            e->hash = v.key_hash;
             e->loc = v.loc;
             e->gen = v.gen;
+            e->expires_ns = v.expires_ns;
         }
         return arr;
     }
@@ -949,7 +999,10 @@ static void cache_dealloc(CacheObject *c) {
 static int cache_traverse(CacheObject *c, visitproc visit, void *arg) {
     Py_VISIT(c->region);
     if (c->vcache)
-        for (uint32_t i = 0; i <= c->vcache_mask; i++) Py_VISIT(c->vcache[i].arr);
+        for (uint32_t i = 0; i <= c->vcache_mask; i++) {
+            Py_VISIT(c->vcache[i].arr);
+            Py_VISIT(c->vcache[i].key);
+        }
     return 0;
 }
 
