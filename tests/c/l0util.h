@@ -450,4 +450,34 @@ static inline bool u_exists(const char *path) {
     return lstat(path, &st) == 0;
 }
 
+/* ------------------------------------------------- keyed values */
+
+/** Store the self-checking value (id, seq) of `len` bytes under key id. */
+static inline int u_set_val(cachee_l0 *h, uint32_t id, uint64_t seq, size_t len) {
+    uint8_t *buf = malloc(len);
+    CHECK(buf != NULL);
+    u_make_value(buf, len, id, seq);
+    char k[32];
+    size_t kl = u_key(k, sizeof k, id);
+    int rc = cachee_l0_set(h, k, kl, buf, len, NULL, 0, 0, 0);
+    free(buf);
+    return rc;
+}
+
+/** Key id must hold exactly the value (id, seq); fails the test if not. */
+static inline void u_expect_val(cachee_l0 *h, uint32_t id, uint64_t seq) {
+    char k[32];
+    size_t kl = u_key(k, sizeof k, id);
+    uint8_t buf[8192];
+    cachee_l0_item it;
+    memset(&it, 0, sizeof it);
+    int rc = cachee_l0_get(h, k, kl, buf, sizeof buf, &it);
+    if (rc != 0) {
+        fprintf(stderr, "  pid %d: get(k:%u) = %d (%s)\n", (int)getpid(), id, rc,
+                cachee_l0_strerror(rc));
+        exit(1);
+    }
+    CHECK(u_value_equals(buf, it.value_len, id, seq) == 0);
+}
+
 #endif

@@ -528,35 +528,12 @@ TEST(readers_killed_holding_pins) {
 
 /* --------------------------------------------------------- white box */
 
-static int set_val(cachee_l0 *h, uint32_t id, uint64_t seq, size_t len) {
-    uint8_t *buf = malloc(len);
-    CHECK(buf != NULL);
-    u_make_value(buf, len, id, seq);
-    char k[32];
-    size_t kl = u_key(k, sizeof k, id);
-    int rc = cachee_l0_set(h, k, kl, buf, len, NULL, 0, 0, 0);
-    free(buf);
-    return rc;
-}
 
-static void expect_val(cachee_l0 *h, uint32_t id, uint64_t seq) {
-    char k[32];
-    size_t kl = u_key(k, sizeof k, id);
-    uint8_t buf[8192];
-    cachee_l0_item it;
-    memset(&it, 0, sizeof it);
-    int rc = cachee_l0_get(h, k, kl, buf, sizeof buf, &it);
-    if (rc != 0) {
-        fprintf(stderr, "  get(k:%u) = %d (%s)\n", id, rc, cachee_l0_strerror(rc));
-        exit(1);
-    }
-    CHECK(u_value_equals(buf, it.value_len, id, seq) == 0);
-}
 
 static cachee_l0 *crash_region(char *name, size_t cap, const char *tag) {
     u_name(name, cap, tag);
     cachee_l0 *h = u_create_opts(name, 4 * MiB, 16 * KiB, 4096, 0);
-    for (uint32_t id = 0; id < 300; id++) OK(set_val(h, id, 1, 100 + id));
+    for (uint32_t id = 0; id < 300; id++) OK(u_set_val(h, id, 1, 100 + id));
     return h;
 }
 
@@ -610,8 +587,8 @@ TEST(killed_holding_global_lock) {
     WITHIN_1S("reap", CHECK(cachee_l0_reap(h) >= 0));
     /* refills need the global lock: write a few segments' worth */
     WITHIN_1S("writes that refill", for (uint32_t id = 1000; id < 1100; id++)
-                                        OK(set_val(h, id, 2, 1000)));
-    for (uint32_t id = 0; id < 300; id++) expect_val(h, id, 1);
+                                        OK(u_set_val(h, id, 2, 1000)));
+    for (uint32_t id = 0; id < 300; id++) u_expect_val(h, id, 1);
     s = u_stats(h);
     CHECK(s.live_procs == 1 && s.reaped_procs == 1);
     CHECK_REGION(h);
@@ -627,12 +604,12 @@ TEST(killed_holding_shard_lock) {
     char name[128];
     cachee_l0 *h = crash_region(name, sizeof name, "wbshard");
     die_while(h, hold_shard, "k:1");
-    expect_val(h, 1, 1); /* readers take no lock */
-    WITHIN_1S("set on the shard", OK(set_val(h, 1, 2, 500)));
-    expect_val(h, 1, 2);
+    u_expect_val(h, 1, 1); /* readers take no lock */
+    WITHIN_1S("set on the shard", OK(u_set_val(h, 1, 2, 500)));
+    u_expect_val(h, 1, 2);
     WITHIN_1S("delete on the shard", OK(cachee_l0_delete(h, "k:1", 3)));
     CHECK_REGION(h);
-    for (uint32_t id = 2; id < 300; id++) expect_val(h, id, 1);
+    for (uint32_t id = 2; id < 300; id++) u_expect_val(h, id, 1);
     OK(cachee_l0_close(h));
     OK(cachee_l0_unlink(name));
 }
@@ -665,11 +642,11 @@ TEST(killed_mid_publish_torn_entry) {
     cachee_l0 *h = crash_region(name, sizeof name, "wbtorn");
     die_while(h, torn_publish, "k:2");
     /* a reader meets the torn entry, waits, then repairs through the lock */
-    WITHIN_1S("read of the torn entry", expect_val(h, 2, 1));
+    WITHIN_1S("read of the torn entry", u_expect_val(h, 2, 1));
     CHECK_REGION(h);
-    WITHIN_1S("set of the torn key", OK(set_val(h, 2, 2, 300)));
-    expect_val(h, 2, 2);
-    for (uint32_t id = 3; id < 300; id++) expect_val(h, id, 1);
+    WITHIN_1S("set of the torn key", OK(u_set_val(h, 2, 2, 300)));
+    u_expect_val(h, 2, 2);
+    for (uint32_t id = 3; id < 300; id++) u_expect_val(h, id, 1);
     CHECK_REGION(h);
     OK(cachee_l0_close(h));
     OK(cachee_l0_unlink(name));
@@ -687,7 +664,7 @@ TEST(killed_mid_rebuild_odd_layout) {
     char name[128];
     cachee_l0 *h = crash_region(name, sizeof name, "wbodd");
     die_while(h, odd_layout, "k:3");
-    WITHIN_1S("read in the shard", expect_val(h, 3, 1));
+    WITHIN_1S("read in the shard", u_expect_val(h, 3, 1));
     uint8_t b[8];
     /* a miss in that shard is confirmed too */
     char miss[32];
@@ -700,7 +677,7 @@ TEST(killed_mid_rebuild_odd_layout) {
               CHECK_RC(cachee_l0_get(h, miss, strlen(miss), b, sizeof b, NULL),
                        CACHEE_L0_NOTFOUND));
     CHECK_REGION(h);
-    for (uint32_t id = 0; id < 300; id++) expect_val(h, id, 1);
+    for (uint32_t id = 0; id < 300; id++) u_expect_val(h, id, 1);
     OK(cachee_l0_close(h));
     OK(cachee_l0_unlink(name));
 }
@@ -736,7 +713,7 @@ TEST(killed_between_refill_steps) {
     /* and the space comes back: write the arena twice over */
     cachee_l0_info info = u_info(h);
     for (uint32_t id = 5000; id < 5000 + 2 * info.arena_size / 1000; id++)
-        OK(set_val(h, id, 3, 1000));
+        OK(u_set_val(h, id, 3, 1000));
     CHECK_REGION(h);
     OK(cachee_l0_close(h));
     OK(cachee_l0_unlink(name));
@@ -773,10 +750,10 @@ TEST(killed_writing_large_value_extent_reclaimed) {
     CHECK_REGION(h);
     /* the space is usable again: the arena twice over, then a large value */
     for (uint32_t id = 5000; id < 5000 + 2 * info.arena_size / 1000; id++)
-        OK(set_val(h, id, 3, 1000));
+        OK(u_set_val(h, id, 3, 1000));
     s = u_stats(h);
     CHECK(s.segments_open == s0.segments_open);
-    OK(set_val(h, 7, 4, info.value_max / 2));
+    OK(u_set_val(h, 7, 4, info.value_max / 2));
     CHECK_REGION(h);
     OK(cachee_l0_close(h));
     OK(cachee_l0_unlink(name));
@@ -835,7 +812,7 @@ TEST(opener_killed_while_forked_child_lives) {
     char name[128];
     u_name(name, sizeof name, "opener");
     cachee_l0 *h = u_create_opts(name, 4 * MiB, 16 * KiB, 4096, 0);
-    for (uint32_t id = 0; id < 50; id++) OK(set_val(h, id, 1, 500));
+    for (uint32_t id = 0; id < 50; id++) OK(u_set_val(h, id, 1, 500));
     CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0); /* we wait for the orphan */
     volatile uint64_t *sync = u_shm(4096);
     pid_t x = u_fork();
@@ -850,7 +827,7 @@ TEST(opener_killed_while_forked_child_lives) {
         u_before_fork();
         pid_t y = fork(); /* survives its parent */
         if (y == 0) {
-            expect_val(hx, 1, 1); /* registers on its own */
+            u_expect_val(hx, 1, 1); /* registers on its own */
             u_inc(&sync[1]);
             double t0 = l0test_now();
             while (!__atomic_load_n(&sync[2], __ATOMIC_ACQUIRE) && l0test_now() - t0 < 60)

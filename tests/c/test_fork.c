@@ -14,31 +14,7 @@
 #define KiB (1ull << 10)
 #define MiB (1ull << 20)
 
-static int set_val(cachee_l0 *h, uint32_t id, uint64_t seq, size_t len) {
-    uint8_t *buf = malloc(len);
-    CHECK(buf != NULL);
-    u_make_value(buf, len, id, seq);
-    char k[32];
-    size_t kl = u_key(k, sizeof k, id);
-    int rc = cachee_l0_set(h, k, kl, buf, len, NULL, 0, 0, 0);
-    free(buf);
-    return rc;
-}
 
-static void expect_val(cachee_l0 *h, uint32_t id, uint64_t seq) {
-    char k[32];
-    size_t kl = u_key(k, sizeof k, id);
-    uint8_t buf[8192];
-    cachee_l0_item it;
-    memset(&it, 0, sizeof it);
-    int rc = cachee_l0_get(h, k, kl, buf, sizeof buf, &it);
-    if (rc != 0) {
-        fprintf(stderr, "  pid %d: get(k:%u) = %d (%s)\n", (int)getpid(), id, rc,
-                cachee_l0_strerror(rc));
-        exit(1);
-    }
-    CHECK(u_value_equals(buf, it.value_len, id, seq) == 0);
-}
 
 /* Wait (polling stats, which reaps) until live_procs == want. */
 static void wait_live(cachee_l0 *h, uint64_t want) {
@@ -76,7 +52,7 @@ static void flood(cachee_l0 *h, uint64_t bytes, uint32_t first) {
     if (pid == 0) {
         uint64_t done = 0;
         for (uint32_t id = first; done < bytes; id++) {
-            OK(set_val(h, id, 9, 900));
+            OK(u_set_val(h, id, 9, 900));
             done += 900;
         }
         _exit(0);
@@ -92,16 +68,16 @@ static void chain(cachee_l0 *h, volatile uint64_t *sync) {
     for (int depth = 1;; depth++) {
         cachee_l0_view v;
         if (depth == 1) {
-            OK(set_val(h, 1, 1, 300)); /* first call: a write */
-            expect_val(h, 0, 1);
+            OK(u_set_val(h, 1, 1, 300)); /* first call: a write */
+            u_expect_val(h, 0, 1);
         } else if (depth == 2) {
             OK(cachee_l0_get_pinned(h, "k:0", 3, &v)); /* first call: a pin */
             CHECK(u_value_equals(v.data, v.len, 0, 1) == 0);
             OK(cachee_l0_release(h, &v));
-            OK(set_val(h, 2, 1, 300));
+            OK(u_set_val(h, 2, 1, 300));
         } else {
-            expect_val(h, 1, 1); /* first call: a copying read */
-            OK(set_val(h, 3, 1, 300));
+            u_expect_val(h, 1, 1); /* first call: a copying read */
+            OK(u_set_val(h, 3, 1, 300));
         }
         OK(cachee_l0_get_pinned(h, "k:1", 3, &v));
         CHECK(u_value_equals(v.data, v.len, 1, 1) == 0);
@@ -113,7 +89,7 @@ static void chain(cachee_l0 *h, volatile uint64_t *sync) {
             if (kid == 0) continue; /* the child is the next depth */
         }
         u_wait_counter(&sync[0], 3, 30);
-        for (uint32_t id = 0; id <= 3; id++) expect_val(h, id, 1); /* all writes */
+        for (uint32_t id = 0; id <= 3; id++) u_expect_val(h, id, 1); /* all writes */
         u_inc(&sync[1]); /* has read everything */
         /* leave in order: the deepest first, when the root says so */
         u_wait_counter(&sync[2 + (3 - depth)], 1, 30);
@@ -126,12 +102,12 @@ TEST(fork_depth_1_2_3_immediate_use) {
     char name[128];
     u_name(name, sizeof name, "depth");
     cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
-    OK(set_val(h, 0, 1, 300));
+    OK(u_set_val(h, 0, 1, 300));
     volatile uint64_t *sync = u_shm(4096);
     pid_t kid = u_fork();
     if (kid == 0) chain(h, sync);
     u_wait_counter(&sync[1], 3, 30);
-    for (uint32_t id = 0; id <= 3; id++) expect_val(h, id, 1);
+    for (uint32_t id = 0; id <= 3; id++) u_expect_val(h, id, 1);
     cachee_l0_stats s = u_stats(h);
     CHECK(s.live_procs == 4);
     CHECK(s.sets == 4);
@@ -155,7 +131,7 @@ TEST(fork_any_call_first) {
     char name[128];
     u_name(name, sizeof name, "first");
     cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
-    for (uint32_t id = 0; id < 20; id++) OK(set_val(h, id, 1, 200));
+    for (uint32_t id = 0; id < 20; id++) OK(u_set_val(h, id, 1, 200));
     enum { NCALLS = 13 };
     for (int call = 0; call < NCALLS; call++) {
         pid_t pid = u_fork();
@@ -167,7 +143,7 @@ TEST(fork_any_call_first) {
             size_t lens[1] = {3};
             int res[1];
             switch (call) {
-            case 0: OK(set_val(h, 100, 1, 100)); break;
+            case 0: OK(u_set_val(h, 100, 1, 100)); break;
             case 1: OK(cachee_l0_get(h, "k:3", 3, buf, sizeof buf, NULL)); break;
             case 2: OK(cachee_l0_read_begin(h, "k:3", 3, &v)); break;
             case 3:
@@ -189,8 +165,8 @@ TEST(fork_any_call_first) {
             case 12: break; /* nothing but close */
             }
             /* and then everything else works */
-            OK(set_val(h, 200 + (uint32_t)call, 1, 150));
-            expect_val(h, 5, 1);
+            OK(u_set_val(h, 200 + (uint32_t)call, 1, 150));
+            u_expect_val(h, 5, 1);
             OK(cachee_l0_get_pinned(h, "k:6", 3, &v));
             OK(cachee_l0_release(h, &v));
             OK(cachee_l0_stats_get(h, &s));
@@ -201,8 +177,8 @@ TEST(fork_any_call_first) {
         CHECK_CHILD(pid, 30);
         /* the parent is untouched by whatever the child did */
         wait_live(h, 1);
-        expect_val(h, 200 + (uint32_t)call, 1);
-        OK(set_val(h, 300 + (uint32_t)call, 1, 100));
+        u_expect_val(h, 200 + (uint32_t)call, 1);
+        OK(u_set_val(h, 300 + (uint32_t)call, 1, 100));
         CHECK_REGION(h);
     }
     cachee_l0_stats s = u_stats(h);
@@ -218,7 +194,7 @@ TEST(fork_child_closes_unused_handle) {
     char name[128];
     u_name(name, sizeof name, "cclose");
     cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
-    OK(set_val(h, 1, 1, 100));
+    OK(u_set_val(h, 1, 1, 100));
     cachee_l0_view v;
     OK(cachee_l0_get_pinned(h, "k:1", 3, &v));
     for (int i = 0; i < 3; i++) {
@@ -254,21 +230,21 @@ TEST(fork_many_children_slots_reaped_and_reused) {
     char name[128];
     u_name(name, sizeof name, "many");
     cachee_l0 *h = u_create_opts(name, 4 * MiB, 16 * KiB, 0, 8);
-    OK(set_val(h, 0, 1, 100));
+    OK(u_set_val(h, 0, 1, 100));
     int n = u_long_mode() ? 400 : 60;
     int closed = 0;
     for (int i = 0; i < n; i++) { /* far more children than slots */
         pid_t pid = u_fork();
         if (pid == 0) {
-            OK(set_val(h, 1000 + (uint32_t)i, 1, 100));
-            expect_val(h, 0, 1);
+            OK(u_set_val(h, 1000 + (uint32_t)i, 1, 100));
+            u_expect_val(h, 0, 1);
             if (i % 3 == 0) OK(cachee_l0_close(h));
             _exit(0);
         }
         if (i % 3 == 0) closed++;
         CHECK_CHILD(pid, 10);
     }
-    for (int i = 0; i < n; i++) expect_val(h, 1000 + (uint32_t)i, 1);
+    for (int i = 0; i < n; i++) u_expect_val(h, 1000 + (uint32_t)i, 1);
     cachee_l0_stats s = u_stats(h);
     CHECK(s.live_procs == 1);
     CHECK(s.reaped_procs == (uint64_t)(n - closed));
@@ -279,7 +255,7 @@ TEST(fork_many_children_slots_reaped_and_reused) {
     for (int i = 0; i < 7; i++) {
         pids[i] = u_fork();
         if (pids[i] == 0) {
-            expect_val(h, 0, 1);
+            u_expect_val(h, 0, 1);
             u_inc(&sync[0]);
             u_wait_counter(&sync[1], 1, 30);
             _exit(0);
@@ -317,14 +293,14 @@ TEST(fork_handoff_view_survives_in_child) {
     u_name(name, sizeof name, "handoff");
     cachee_l0 *h = u_create_opts(name, 4 * MiB, 16 * KiB, 16384, 0);
     cachee_l0_info info = u_info(h);
-    OK(set_val(h, 1, 1, 5000));
+    OK(u_set_val(h, 1, 1, 5000));
     cachee_l0_view v;
     OK(cachee_l0_get_pinned(h, "k:1", 3, &v));
     uint8_t *copy = malloc(v.len);
     CHECK(copy != NULL);
     memcpy(copy, v.data, v.len);
-    for (uint32_t id = 100; id < 140; id++) OK(set_val(h, id, 1, 1000)); /* roll */
-    OK(set_val(h, 1, 2, 5000)); /* the pinned version is no longer current */
+    for (uint32_t id = 100; id < 140; id++) OK(u_set_val(h, id, 1, 1000)); /* roll */
+    OK(u_set_val(h, 1, 2, 5000)); /* the pinned version is no longer current */
     volatile uint64_t *sync = u_shm(4096);
 
     pid_t pid = fork_with_handoff(h);
@@ -340,8 +316,8 @@ TEST(fork_handoff_view_survives_in_child) {
         s = u_stats(h);
         CHECK(s.pins == 0 && s.pinned_bytes == 0);
         /* the child goes on as a normal user */
-        OK(set_val(h, 2, 1, 100));
-        expect_val(h, 2, 1);
+        OK(u_set_val(h, 2, 1, 100));
+        u_expect_val(h, 2, 1);
         _exit(0);
     }
     u_wait_counter(&sync[0], 1, 30);
@@ -359,7 +335,7 @@ TEST(fork_handoff_view_survives_in_child) {
     CHECK(s.segments_limbo == 1); /* kept for the child's view only */
     u_inc(&sync[1]);
     CHECK_CHILD(pid, 30);
-    expect_val(h, 2, 1);
+    u_expect_val(h, 2, 1);
     flood(h, info.arena_size / 2, 90000);
     s = u_stats(h);
     CHECK(s.pins == 0 && s.segments_limbo == 0);
@@ -378,12 +354,12 @@ TEST(fork_handoff_depth_3) {
     u_name(name, sizeof name, "handoff3");
     cachee_l0 *h = u_create_opts(name, 4 * MiB, 16 * KiB, 16384, 0);
     cachee_l0_info info = u_info(h);
-    OK(set_val(h, 1, 1, 3000));
+    OK(u_set_val(h, 1, 1, 3000));
     cachee_l0_view v;
     OK(cachee_l0_get_pinned(h, "k:1", 3, &v));
     uint8_t copy[3000];
     memcpy(copy, v.data, v.len);
-    for (uint32_t id = 100; id < 140; id++) OK(set_val(h, id, 1, 1000));
+    for (uint32_t id = 100; id < 140; id++) OK(u_set_val(h, id, 1, 1000));
     OK(cachee_l0_delete(h, "k:1", 3));
     volatile uint64_t *sync = u_shm(4096);
     pid_t top = fork_with_handoff(h);
@@ -430,7 +406,7 @@ TEST(fork_without_handoff) {
     char name[128];
     u_name(name, sizeof name, "nohand");
     cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
-    OK(set_val(h, 1, 1, 2000));
+    OK(u_set_val(h, 1, 1, 2000));
     cachee_l0_view v;
     OK(cachee_l0_get_pinned(h, "k:1", 3, &v));
     pid_t pid = u_fork();
@@ -445,7 +421,7 @@ TEST(fork_without_handoff) {
         CHECK(u_stats(h).pins == 2);
         OK(cachee_l0_release(h, &w));
         CHECK_RC(cachee_l0_release(h, &w), CACHEE_L0_E_BAD_PIN);
-        OK(set_val(h, 2, 1, 100));
+        OK(u_set_val(h, 2, 1, 100));
         _exit(0);
     }
     CHECK_CHILD(pid, 30);
@@ -455,7 +431,7 @@ TEST(fork_without_handoff) {
     CHECK(u_value_equals(v.data, v.len, 1, 1) == 0);
     OK(cachee_l0_release(h, &v));
     CHECK(u_stats(h).pins == 0);
-    expect_val(h, 2, 1);
+    u_expect_val(h, 2, 1);
     CHECK_REGION(h);
     OK(cachee_l0_close(h));
     OK(cachee_l0_unlink(name));
@@ -468,7 +444,7 @@ TEST(fork_prepare_without_adoption) {
     char name[128];
     u_name(name, sizeof name, "noadopt");
     cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
-    OK(set_val(h, 1, 1, 700));
+    OK(u_set_val(h, 1, 1, 700));
     cachee_l0_view v;
     OK(cachee_l0_get_pinned(h, "k:1", 3, &v));
 
@@ -483,7 +459,7 @@ TEST(fork_prepare_without_adoption) {
     OK(cachee_l0_fork_prepare(h));
     pid_t pid = u_fork();
     if (pid == 0) {
-        OK(set_val(h, 2, 1, 100));
+        OK(u_set_val(h, 2, 1, 100));
         CHECK(u_value_equals(v.data, v.len, 1, 1) == 0);
         _exit(0);
     }
@@ -492,7 +468,7 @@ TEST(fork_prepare_without_adoption) {
     wait_live(h, 1);
     s = u_stats(h);
     CHECK(s.pins == 1 && s.pinned_bytes == 700);
-    expect_val(h, 2, 1);
+    u_expect_val(h, 2, 1);
     OK(cachee_l0_release(h, &v));
     CHECK(u_stats(h).pins == 0);
     /* the parent still hands off correctly afterwards */
