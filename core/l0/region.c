@@ -515,7 +515,8 @@ int cachee_l0_unlink(const char *path) {
     char full[PATH_MAX];
     int rc = resolve_path(path, full);
     if (rc != 0) return rc;
-    int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO planted at the name must not hang us. */
+    int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT) return CACHEE_L0_E_NO_REGION;
         if (errno == ELOOP) return CACHEE_L0_E_UNSAFE_PATH;

@@ -32,7 +32,9 @@ static int native_order(char c) {
 
 /* Parse "<f4", "|u1", "<M8[ns]", "<U5": kind and itemsize.  0 or -1. */
 static int dtype_parse(const char *s, size_t n, char *kind, Py_ssize_t *itemsize) {
-    if (n < 3 || !strchr("<>|=", s[0]) || !strchr("biufcmMOSUV", s[1])) return -1;
+    /* No 'O': an object dtype over shared bytes would turn another process's
+     * bytes into PyObject pointers. */
+    if (n < 3 || !strchr("<>|=", s[0]) || !strchr("biufcmMSUV", s[1])) return -1;
     Py_ssize_t v = 0;
     size_t i = 2;
     for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
@@ -100,6 +102,17 @@ PyObject *descr_for(const char *dtype) {
         return NULL;
     }
     Py_DECREF(str);
+    /* What numpy made must be exactly what we parsed: fixed-size, no Python
+     * objects anywhere, the same item size. */
+    char kind;
+    Py_ssize_t isz;
+    if (PyDataType_REFCHK(d) || dtype_parse(dtype, strlen(dtype), &kind, &isz) < 0 ||
+        PyDataType_ELSIZE(d) != isz) {
+        Py_DECREF(d);
+        PyErr_Format(errors.CorruptRegionError,
+                     "stored dtype '%.32s' is not a storable fixed-size dtype", dtype);
+        return NULL;
+    }
     unsigned i = recent_next++ % RECENT;
     Py_XSETREF(recent[i].descr, (PyObject *)d);
     snprintf(recent[i].str, sizeof recent[i].str, "%s", dtype);
@@ -302,7 +315,7 @@ static int decode_structured(const uint8_t *m, uint32_t meta_len, uint64_t len,
     if (isz == 0 || (size_t)meta_len != 10 + rlen + 8u * m[2]) goto corrupt;
     if (numpy_ready() < 0) return -1;
     out->descr = descr_from_repr((const char *)m + 10, rlen);
-    if (out->descr == NULL ||
+    if (out->descr == NULL || PyDataType_REFCHK((PyArray_Descr *)out->descr) ||
         PyDataType_ELSIZE((PyArray_Descr *)out->descr) != (Py_ssize_t)isz) {
         Py_CLEAR(out->descr);
         PyErr_Clear();
