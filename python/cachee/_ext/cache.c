@@ -366,23 +366,23 @@ static PyObject *cache_get_numpy(CacheObject *c, PyObject *const *args,
                 return e->arr;
             }
         }
+        /* Pin before decoding: the metadata of an unpinned read may belong
+         * to a segment reused meanwhile (a decode error would be spurious). */
+        rc = cachee_l0_pin_view(c->h, &v);
+        if (rc == CACHEE_L0_E_RETRY) continue;
+        if (rc != 0) return raise_l0(rc, NULL);
         ValueLayout l;
-        if (meta_decode(v.meta, v.meta_len, v.len, &l) < 0) return NULL;
+        if (meta_decode(v.meta, v.meta_len, v.len, &l) < 0) {
+            cachee_l0_release(c->h, &v);
+            return NULL;
+        }
         if (want_args && meta_check(&l, v.len, shape, dtype) < 0) {
             layout_clear(&l);
+            cachee_l0_release(c->h, &v);
             return NULL;
         }
         int cacheable = e != NULL && !(l.raw && want_args);
         if (e != NULL) vcache_sweep(c, 2);
-        rc = cachee_l0_pin_view(c->h, &v);
-        if (rc == CACHEE_L0_E_RETRY) {
-            layout_clear(&l);
-            continue;
-        }
-        if (rc != 0) {
-            layout_clear(&l);
-            return raise_l0(rc, NULL);
-        }
         ViewObject *view = view_new(c->region, &v, &l);
         if (view == NULL) return NULL;
         PyObject *arr = view_to_ndarray(view);
