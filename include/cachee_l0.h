@@ -282,6 +282,12 @@
  *                 table (states and seal sequence numbers are the truth),
  *                 recount segments per state.
  *
+ * A waiter sleeps at most 20 ms at a time and then tries the lock again
+ * (pthread_mutex_timedlock in slices): when processes are SIGKILLed while
+ * contending, the kernel's wake-up meant for a waiter can be lost, and an
+ * untimed wait would sleep on a free mutex until someone else locked it
+ * (tests/torture/repro/robust_lost_wakeup.c shows it with glibc alone).
+ *
  * Whatever instruction a writer dies at, every key keeps its old value or
  * gets its new one.  Space the dead process held (open segments, segments it
  * was reclaiming, pins) is recovered by reaping.  A reader that finds an

@@ -5,6 +5,7 @@
  */
 #include "l0_internal.h"
 #include <errno.h>
+#include <time.h>
 
 int l0_mutex_init(pthread_mutex_t *m) {
     pthread_mutexattr_t a;
@@ -17,9 +18,31 @@ int l0_mutex_init(pthread_mutex_t *m) {
     return rc;
 }
 
+/*
+ * Lock in slices of 20 ms: when a waiter is SIGKILLed the futex wake-up meant
+ * for it can be lost (measured with a bare glibc robust mutex on Linux 6.18 /
+ * glibc 2.36: waiters asleep for seconds on a free mutex), and an untimed
+ * wait would sleep until some other process happened to take the lock.
+ */
+static int lock_wait(pthread_mutex_t *m) {
+    int rc = pthread_mutex_trylock(m);
+    while (rc == EBUSY) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        rc = pthread_mutex_timedlock(m, &ts);
+        if (rc == ETIMEDOUT) rc = pthread_mutex_trylock(m);
+    }
+    return rc;
+}
+
 static int lock_robust(cachee_l0 *h, pthread_mutex_t *m,
                        void (*repair)(cachee_l0 *, uint64_t), uint64_t arg) {
-    int rc = pthread_mutex_lock(m);
+    int rc = lock_wait(m);
     if (L0_LIKELY(rc == 0)) return 0;
     if (rc == EOWNERDEAD) {
         repair(h, arg);

@@ -614,6 +614,48 @@ TEST(killed_holding_shard_lock) {
     OK(cachee_l0_unlink(name));
 }
 
+/*
+ * A waiter whose futex wake-up is lost must not sleep on a free lock.  Seen
+ * under SIGKILL storms (tests/torture/repro/robust_lost_wakeup.c: glibc
+ * robust mutexes on Linux 6.x left waiters asleep for seconds on an unlocked
+ * mutex).  Reproduced here without luck: the lock word names a fake owner, a
+ * child blocks on it, then the word is cleared with no FUTEX_WAKE.
+ */
+TEST(lost_wakeup_on_free_lock) {
+    char name[128];
+    cachee_l0 *h = crash_region(name, sizeof name, "wblost");
+    struct cachee_l0_shm_header *hd = l0_hdr(h);
+    volatile uint64_t *sync = u_shm(4096);
+    int *word = (int *)&hd->global_lock.__data.__lock;
+    __atomic_store_n(word, (int)getpid(), __ATOMIC_RELEASE); /* "held" */
+    pid_t pid = u_fork();
+    if (pid == 0) {
+        u_inc(&sync[0]);
+        OK(l0_global_lock(h));
+        u_inc(&sync[1]);
+        l0_global_unlock(h);
+        _exit(0);
+    }
+    u_wait_counter(&sync[0], 1, 30);
+    usleep(200 * 1000); /* the child is asleep in the kernel by now */
+    CHECK(__atomic_load_n(&sync[1], __ATOMIC_ACQUIRE) == 0);
+    double t0 = l0test_now();
+    __atomic_store_n(word, 0, __ATOMIC_RELEASE); /* freed, nobody woken */
+    while (__atomic_load_n(&sync[1], __ATOMIC_ACQUIRE) == 0 && l0test_now() - t0 < 3.0)
+        usleep(1000);
+    double dt = l0test_now() - t0;
+    printf("  waiter took the lock %.4f s after it was freed\n", dt);
+    if (dt >= 1.0) kill_and_reap(pid);
+    CHECK(dt < 1.0);
+    CHECK_CHILD(pid, 10);
+    cachee_l0_stats s;
+    OK(cachee_l0_stats_get(h, &s)); /* takes the lock the child released */
+    CHECK_REGION(h);
+    munmap((void *)sync, 4096);
+    OK(cachee_l0_close(h));
+    OK(cachee_l0_unlink(name));
+}
+
 /* Die between the two stores of a publication: the entry is torn (w0 has
  * the new version, w1 the old), the intent says what was being written. */
 static void torn_publish(cachee_l0 *h, void *arg) {
