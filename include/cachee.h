@@ -1,0 +1,264 @@
+/*
+ * cachee.h -- the C ABI of libcachee.so, the Go core of cachee.
+ *
+ * libcachee.so is built from capi/ (package main, //export functions) with
+ * `go build -buildmode=c-shared`.  It holds the tier engine: the per-process
+ * L1 (otter, W-TinyLFU), and later the NVMe (L1.5) and Redis (L2) tiers, the
+ * promotion of values into L0 and their demotion out of it, the loaders and
+ * the tier statistics.  L0 itself, the shared-memory table, is NOT reached
+ * through this ABI by the Python extension: the extension reads and writes
+ * L0 directly (include/cachee_l0.h) and calls libcachee only for what L0
+ * cannot serve.  libcachee opens its own L0 handle on the same region.
+ *
+ * THE GO RUNTIME AND fork()
+ * ---------------------------------------------------------------------
+ * Loading libcachee.so starts a Go runtime, and a Go runtime does not survive
+ * fork() without exec (../DESIGN.md).  So:
+ *   - a caller loads libcachee.so lazily (dlopen), the first time a process
+ *     needs a tier beyond L0, never at import;
+ *   - a caller records the pid that loaded it and, in a forked child, calls
+ *     nothing here (the call could hang before it could return an error).
+ *     The Python extension raises cachee.ForkError instead.
+ *   - as a second line of defence every function below compares getpid()
+ *     with the pid that initialised the runtime and returns CACHEE_E_FORKED
+ *     in a child, before it touches anything that needs another Go thread.
+ *     (That check cannot help when the runtime is already wedged; the
+ *     caller's check is the one that counts.)
+ *
+ * HANDLES, MEMORY, THREADS
+ * ---------------------------------------------------------------------
+ * - A cache is named by a cachee_t handle: a non-zero integer, never a
+ *   pointer.  Handles are not reused within a process.  0 is never valid.
+ * - No Go pointer crosses the boundary.  Every buffer passed in is owned by
+ *   the caller and only read during the call.  Memory handed out (the bytes
+ *   of a cachee_value) is allocated with malloc by libcachee and owned by the
+ *   caller from then on; release it with cachee_value_free().
+ * - Every function may be called from any thread, concurrently, on the same
+ *   handle.  Functions that can block (tier I/O) do not hold
+ *   any lock of the caller's; callers release their own locks (the GIL)
+ *   around them.
+ * - cachee_close() waits for calls in flight on the handle, then frees
+ *   everything it owns; later calls with the handle return CACHEE_E_HANDLE.
+ *
+ * ERRORS
+ * ---------------------------------------------------------------------
+ * Every function returns CACHEE_OK (0), a positive status (CACHEE_NOTFOUND),
+ * or a negative error code below.  A failed call changes nothing.  The text
+ * of the last error on a handle (its cause, naming the tier, the L0 code and
+ * the operation) is read with cachee_last_error(); errors of cachee_open,
+ * which has no handle yet, are read with handle 0.  The message is per
+ * handle: with several threads failing at once, the last failure wins.
+ * Codes -32000..-32999 are libcachee's; an L0 error surfaces as
+ * CACHEE_E_L0 with the L0 code (-31xxx, include/cachee_l0.h) in the message.
+ */
+#ifndef CACHEE_H
+#define CACHEE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Version of this ABI; cachee_abi_version() returns the library's.  A caller
+ *  refuses a library whose major version differs from the header's. */
+#define CACHEE_ABI_VERSION 1
+
+/** A cache handle (non-zero). */
+typedef uint64_t cachee_t;
+
+/* ------------------------------------------------------------ statuses */
+
+/** Success. */
+#define CACHEE_OK 0
+/** Not an error: no tier holds the key (or it expired / was deleted). */
+#define CACHEE_NOTFOUND 1
+
+/** A pointer, length, flag or option is invalid (NULL with a non-zero
+ *  length, key longer than CACHEE_KEY_MAX, unknown flag bits). */
+#define CACHEE_E_INVALID (-32001)
+/** The handle is 0, unknown, or already closed. */
+#define CACHEE_E_HANDLE (-32002)
+/** The configuration document of cachee_open is not valid JSON, has an
+ *  unknown field, or a field of the wrong type or range. */
+#define CACHEE_E_CONFIG (-32003)
+/** The caller's output buffer is too small; the size needed was stored. */
+#define CACHEE_E_TOO_SMALL (-32004)
+/** L0 returned an error (the region is missing, damaged, full, ...); the
+ *  message has the L0 code and its text. */
+#define CACHEE_E_L0 (-32005)
+/** A tier failed (I/O error, timeout, connection refused) and no higher tier
+ *  could serve the call.  A read that a higher tier serves never fails on a
+ *  lower tier's error; the error is counted in the stats instead. */
+#define CACHEE_E_TIER (-32006)
+/** A tier did not answer within its deadline. */
+#define CACHEE_E_TIMEOUT (-32007)
+/** This process is a fork() child of the process that started the Go
+ *  runtime; nothing here can run.  Load the library after fork (e.g. in a
+ *  gunicorn post_fork hook), or use spawn / forkserver. */
+#define CACHEE_E_FORKED (-32008)
+/** Out of memory (malloc failed, or a value larger than the tier allows). */
+#define CACHEE_E_NOMEM (-32009)
+/** A bug: a Go panic was recovered at the boundary; the message has it. */
+#define CACHEE_E_INTERNAL (-32010)
+
+/** Longest key accepted, in bytes (the L0 limit). */
+#define CACHEE_KEY_MAX 65535
+
+/* ------------------------------------------------------------ values */
+
+/** Tiers, as reported in cachee_value.tier and in the stats. */
+enum cachee_tier {
+    CACHEE_TIER_L0 = 0,   /**< the shared-memory table */
+    CACHEE_TIER_L1 = 1,   /**< this process's otter cache */
+    CACHEE_TIER_NVME = 2, /**< the machine's NVMe file (later issue) */
+    CACHEE_TIER_REDIS = 3 /**< the fleet's Redis (later issue) */
+};
+
+/** A value handed out by cachee_get.  data and meta are malloc'ed copies
+ *  owned by the caller (either may be NULL when its length is 0); release
+ *  both with cachee_value_free(). */
+typedef struct cachee_value {
+    void *data;           /**< value bytes */
+    size_t len;           /**< their length */
+    void *meta;           /**< metadata bytes stored beside the value (dtype and
+                               shape of arrays, as the Python package writes
+                               them); opaque to libcachee */
+    size_t meta_len;      /**< their length */
+    int64_t expires_ns;   /**< absolute expiry, CLOCK_REALTIME ns; 0 = none */
+    int32_t tier;         /**< enum cachee_tier that served the value */
+    uint32_t flags;       /**< CACHEE_VALUE_* bits */
+} cachee_value;
+
+/** cachee_value.flags: the value was admitted into L0 by this call (a
+ *  following L0 read finds it there). */
+#define CACHEE_VALUE_PROMOTED 1u
+
+/* ------------------------------------------------------------ flags */
+
+/** cachee_get: the caller has just missed L0 itself; start at L1. */
+#define CACHEE_GET_SKIP_L0 1u
+/** cachee_get: never promote into L0 on this read. */
+#define CACHEE_GET_NO_PROMOTE 2u
+
+/** cachee_set: store only if L0 holds no live value for the key
+ *  (returns CACHEE_EXISTS and stores nothing otherwise). */
+#define CACHEE_SET_IF_ABSENT 1u
+/** cachee_set: the caller has already written the value into L0 itself;
+ *  write it to the tiers below only. */
+#define CACHEE_SET_SKIP_L0 2u
+
+/* ------------------------------------------------------------ functions */
+
+/** The ABI version of the loaded library (CACHEE_ABI_VERSION it was built
+ *  with).  Never fails; does not start anything beyond the Go runtime. */
+int cachee_abi_version(void);
+
+/**
+ * Open a cache over an existing L0 region.
+ *
+ * config is a JSON object (config_len bytes, not NUL-terminated):
+ *   "path"      string, required: the region's path (as in cachee_l0_open)
+ *   "l1_bytes"  integer >= 0: capacity of L1 in bytes, counting key, value
+ *               and metadata of every entry; 0 or absent: no L1
+ *   "promote"   string: "tinylfu" (default: admit a value read from a lower
+ *               tier into L0 when its estimated access frequency is higher
+ *               than that of what L0 would evict), "always", "never"
+ *   "demote"    bool, default true: values this process sees leave L0
+ *               (evicted, not deleted or expired) go into L1
+ *   "allow_foreign_owner" bool, default false: as in cachee_l0_open
+ * Unknown fields are refused (CACHEE_E_CONFIG) so a typo is never ignored.
+ *
+ * On success stores the handle in *out.  Errors: CACHEE_E_INVALID (NULL
+ * config or out), CACHEE_E_CONFIG, CACHEE_E_L0 (the region cannot be
+ * opened: missing, not a region, foreign owner, ...), CACHEE_E_NOMEM,
+ * CACHEE_E_FORKED.  The message is read with cachee_last_error(0, ...).
+ */
+int cachee_open(const char *config, size_t config_len, cachee_t *out);
+
+/**
+ * Close a handle: waits for its calls in flight, drops L1, closes its L0
+ * handle and stops every goroutine it started.  Errors: CACHEE_E_HANDLE,
+ * CACHEE_E_FORKED.
+ */
+int cachee_close(cachee_t h);
+
+/**
+ * Read key through the tiers, in order (L0 unless CACHEE_GET_SKIP_L0, L1,
+ * then the lower tiers).  A value found below L0 is offered to L0 (see
+ * "promote") and to the tiers above the one that served it.
+ *
+ * Returns CACHEE_OK and fills *out (owned by the caller), CACHEE_NOTFOUND
+ * (out zeroed), or an error: CACHEE_E_INVALID (key NULL with key_len > 0,
+ * key_len 0 or > CACHEE_KEY_MAX, out NULL, unknown flags), CACHEE_E_HANDLE,
+ * CACHEE_E_TIER (every tier that could hold the key failed), CACHEE_E_L0,
+ * CACHEE_E_NOMEM, CACHEE_E_FORKED.
+ */
+int cachee_get(cachee_t h, const void *key, size_t key_len, uint32_t flags,
+               cachee_value *out);
+
+/** Release what cachee_get handed out and zero *v.  NULL is a no-op. */
+void cachee_value_free(cachee_value *v);
+
+/**
+ * Store key -> value (with meta, opaque) in L0 (unless CACHEE_SET_SKIP_L0)
+ * and write it through to the persistent tiers below (NVMe, Redis); L1 of
+ * this process drops any copy it holds.  ttl_ns > 0 sets an expiry honoured
+ * by every tier; 0 means none.
+ *
+ * CACHEE_SET_IF_ABSENT: store only if L0 has no live value for the key;
+ * returns CACHEE_EXISTS and stores nothing when it has one.
+ *
+ * Errors: CACHEE_E_INVALID (as cachee_get; value NULL with len > 0; ttl_ns
+ * < 0), CACHEE_E_HANDLE, CACHEE_E_L0 (L0 refused: too large, full of pinned
+ * data...), CACHEE_E_TIER (a write-through tier failed; L0 holds the value),
+ * CACHEE_E_FORKED.
+ */
+int cachee_set(cachee_t h, const void *key, size_t key_len, const void *value,
+               size_t value_len, const void *meta, size_t meta_len,
+               int64_t ttl_ns, uint32_t flags);
+
+/** Not an error: cachee_set with CACHEE_SET_IF_ABSENT found the key. */
+#define CACHEE_EXISTS 2
+
+/**
+ * Delete key from every tier (L0, this process's L1, the tiers below).  A
+ * key absent everywhere is not an error (returns CACHEE_NOTFOUND).  Errors:
+ * CACHEE_E_INVALID, CACHEE_E_HANDLE, CACHEE_E_L0, CACHEE_E_TIER (a lower
+ * tier failed: L0 and L1 no longer hold the key), CACHEE_E_FORKED.
+ */
+int cachee_delete(cachee_t h, const void *key, size_t key_len);
+
+/**
+ * Statistics of every tier as a JSON object into buf (cap bytes, not
+ * NUL-terminated); the length is stored in *len.  Shape:
+ *   {"tiers": [{"name": "l1", "hits": n, "misses": n, "promotions": n,
+ *               "demotions": n, "errors": n, "entries": n, "bytes": n,
+ *               "capacity_bytes": n,
+ *               "latency_ns": {"bounds": [..], "counts": [..]}}, ...]}
+ * Errors: CACHEE_E_TOO_SMALL (*len = size needed), CACHEE_E_INVALID,
+ * CACHEE_E_HANDLE, CACHEE_E_FORKED.
+ */
+int cachee_stats(cachee_t h, char *buf, size_t cap, size_t *len);
+
+/**
+ * The message of the last error on handle h (0: of cachee_open) into buf
+ * (cap bytes, NUL-terminated, truncated to fit); *len (if not NULL) gets
+ * its full length without the NUL.  An empty string when there was none.
+ * Returns CACHEE_OK, CACHEE_E_HANDLE or CACHEE_E_INVALID (buf NULL with cap
+ * > 0).  Never overwrites the message itself.
+ */
+int cachee_last_error(cachee_t h, char *buf, size_t cap, size_t *len);
+
+/** Number of open handles in this process (for leak checks). */
+int64_t cachee_open_handles(void);
+
+/** Number of goroutines in this process (for leak checks: after every
+ *  handle is closed it returns to what it was before the first open). */
+int64_t cachee_goroutines(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CACHEE_H */
