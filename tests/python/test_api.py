@@ -850,3 +850,30 @@ def test_dropped_arrays_do_not_block_writers(region_path):
         del x
     w.close()
     r.close()
+
+
+def test_views_that_hold_the_region_full_give_cache_full_error(region_path):
+    """When every byte is pinned by live views, a write cannot evict: it
+    raises CacheFullError at once (no stall), stores nothing, loses nothing
+    held; once the views are dropped the same write succeeds."""
+    c = SharedCache(region_path, size_bytes=8 << 20, segment_size=64 << 10)
+    held = []
+    blob = b"x" * 20000
+    with pytest.raises(cachee.CacheFullError):
+        for i in range(10000):  # far more than the region holds
+            c.set("k%d" % i, blob)
+            held.append(c.get_buffer("k%d" % i))
+    n = len(held)
+    assert n > 100
+    assert all(bytes(v) == blob for v in held)
+    t = time.monotonic()
+    with pytest.raises(cachee.CacheFullError):
+        c.set("one-more", blob)
+    assert time.monotonic() - t < 1.0
+    assert c.get("one-more") is None
+    del held
+    gc.collect()
+    c.set("one-more", blob)
+    assert c.get("one-more") == blob
+    c.check()
+    c.close()
