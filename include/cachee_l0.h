@@ -430,6 +430,10 @@ extern "C" {
 #define CACHEE_L0_E_BAD_PATH (-31025)
 /** A lock could not be repaired (the robust mutex is unrecoverable). */
 #define CACHEE_L0_E_LOCK (-31026)
+/** cachee_l0_load_trylock: the loader lock of the key is held by another
+ *  open file description (another process, or another thread of this one).
+ *  Not a failure: wait for the value, or try again later. */
+#define CACHEE_L0_E_BUSY (-31027)
 
 /** Describe a return code (ours or an errno value). Never NULL. */
 const char *cachee_l0_strerror(int code);
@@ -808,6 +812,91 @@ int cachee_l0_fork_parent(cachee_l0 *h);
 int cachee_l0_fork_child(cachee_l0 *h);
 
 /* ======================================================================
+ * Loader locks: one process computes a missing value, the others wait
+ *
+ * When many processes miss the same key at the same moment (a cold start,
+ * an expiry), a loader lock lets one of them compute the value while the
+ * others wait for it to appear in L0 instead of computing it too.
+ *
+ * A loader lock is an OFD write lock (fcntl F_OFD_SETLK) on one byte of the
+ * region file, at CACHEE_L0_LOCK_LOAD_BASE + (key_hash & CACHEE_L0_LOCK_LOAD_MASK),
+ * far above the init and liveness bytes (CACHEE_L0_LOCK_INIT,
+ * CACHEE_L0_LOCK_SLOTS), so the ranges never overlap.  Nothing is written in
+ * the region: the lock exists only in the kernel.  Each successful
+ * cachee_l0_load_trylock opens a NEW open file description of the region file
+ * and locks the byte through it, so:
+ *
+ *   - threads of one process exclude each other as processes do (OFD locks
+ *     conflict between descriptions, not between processes);
+ *   - when the holder dies, whatever kills it, the kernel closes its
+ *     descriptor and drops the lock: the next trylock succeeds (takeover);
+ *   - nothing in the region needs repair after a crash.
+ *
+ * Keys whose hashes agree in their low 40 bits share a lock (their loads are
+ * serialised, never wrong).  The lock says nothing about the value: a waiter
+ * polls L0 for the key (cachee_l0_contains / a read) and retries the lock,
+ * with a backoff of its choosing; the holder stores the value with
+ * cachee_l0_set and then unlocks.  Typical use:
+ *
+ *     for (;;) {
+ *         if (value in L0) return it;
+ *         rc = cachee_l0_load_trylock(h, hash, &tok);
+ *         if (rc == 0) {
+ *             if (value in L0) { cachee_l0_load_unlock(h, tok); return it; }
+ *             compute; cachee_l0_set(...); cachee_l0_load_unlock(h, tok);
+ *             return it;
+ *         }
+ *         if (rc != CACHEE_L0_E_BUSY) error;
+ *         sleep (1 ms growing to 10 ms); give up after a deadline;
+ *     }
+ *
+ * FORK.  The token is a file descriptor (O_CLOEXEC).  A child forked while a
+ * lock is held inherits the descriptor and so shares the lock: it stays held
+ * until the holder unlocks or until every process holding the descriptor has
+ * closed it or exited.  A child must not call cachee_l0_load_unlock on an
+ * inherited token (that would release the parent's lock); close(token) drops
+ * the child's reference only.
+ * ====================================================================== */
+
+/**
+ * Take the loader lock of the key whose hash is key_hash (cachee_l0_hash of
+ * the key) without waiting.  On success stores in *token a descriptor that
+ * holds the lock (>= 0) and returns 0; release it with cachee_l0_load_unlock.
+ * Each call opens one descriptor: a process holds as many as it holds locks.
+ *
+ * Returns 0, or:
+ *   CACHEE_L0_E_BUSY       the lock is held elsewhere (nothing is held by
+ *                          this call; *token is set to -1)
+ *   CACHEE_L0_E_INVAL      h or token is NULL
+ *   CACHEE_L0_E_NO_REGION  the region file could not be reopened (no /proc
+ *                          and its path names another file now)
+ *   errno values           from open (EMFILE, ENFILE, ...) and fcntl
+ * On any error *token is -1 (when token is not NULL) and nothing is held.
+ */
+int cachee_l0_load_trylock(cachee_l0 *h, uint64_t key_hash, int *token);
+
+/**
+ * Release a loader lock taken with cachee_l0_load_trylock on the same region
+ * and close its descriptor (the token is invalid afterwards, like a closed
+ * descriptor: never release a token twice).
+ *
+ * Returns 0, or:
+ *   CACHEE_L0_E_INVAL   h is NULL, token < 0, or token is not a descriptor of
+ *                       this region's file (nothing is closed then)
+ *   errno values        EBADF (token is not an open descriptor), or from
+ *                       fcntl/close (the descriptor is closed anyway)
+ */
+int cachee_l0_load_unlock(cachee_l0 *h, int token);
+
+/**
+ * Is the loader lock of key_hash held, by any process (this one included)?
+ * Stores 1 (held) or 0 in *held and returns 0, or returns CACHEE_L0_E_INVAL
+ * (h or held NULL) or an errno value from fcntl.  A snapshot: the answer may
+ * be stale by the time it returns.
+ */
+int cachee_l0_load_held(cachee_l0 *h, uint64_t key_hash, int *held);
+
+/* ======================================================================
  * THE SHARED LAYOUT
  *
  * Everything below describes bytes in the region.  Integers are native
@@ -826,6 +915,12 @@ int cachee_l0_fork_child(cachee_l0 *h);
 #define CACHEE_L0_LOCK_INIT 0
 /** First OFD lock byte of the slot liveness locks (2 bytes per slot). */
 #define CACHEE_L0_LOCK_SLOTS 64
+/** First OFD lock byte of the loader locks (see Loader locks): byte
+ *  CACHEE_L0_LOCK_LOAD_BASE + (key_hash & CACHEE_L0_LOCK_LOAD_MASK).  2^62:
+ *  far above the liveness bytes of CACHEE_L0_PROCS_MAX slots. */
+#define CACHEE_L0_LOCK_LOAD_BASE (1ull << 62)
+/** Bits of the key hash that choose a loader lock byte (40). */
+#define CACHEE_L0_LOCK_LOAD_MASK ((1ull << 40) - 1)
 
 /** Record alignment and index `loc` unit. */
 #define CACHEE_L0_RECORD_ALIGN 64u

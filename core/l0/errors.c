@@ -55,6 +55,9 @@ const char *cachee_l0_strerror(int code) {
     case CACHEE_L0_E_REGION_EXISTS: return "region already exists";
     case CACHEE_L0_E_BAD_PATH: return "invalid region path or name";
     case CACHEE_L0_E_LOCK: return "a region lock is unrecoverable";
+    case CACHEE_L0_E_BUSY:
+        return "the loader lock of this key is held by another process or "
+               "thread (it is computing the value)";
     default: break;
     }
     if (code > 0) return strerror(code);

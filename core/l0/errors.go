@@ -142,6 +142,10 @@ var (
 	// ErrLock (CACHEE_L0_E_LOCK): a region lock could not be repaired (the
 	// robust mutex is unrecoverable).
 	ErrLock = newErr(C.CACHEE_L0_E_LOCK)
+	// ErrBusy (CACHEE_L0_E_BUSY): Region.LoadTryLock found the loader lock
+	// of the key held by another process or goroutine (it is computing the
+	// value). Not a failure: wait for the value, or try again later.
+	ErrBusy = newErr(C.CACHEE_L0_E_BUSY)
 	// ErrClosed: the Region was closed (Region.Close), or, for a Pinned, the
 	// Region it came from was. It is this package's own error, not an engine
 	// code: its Code (-31999) lies outside the engine's range.
@@ -149,7 +153,7 @@ var (
 )
 
 // codeClosed is the Code of ErrClosed: outside the engine's codes
-// (-31000..-31026), so that it never collides with one.
+// (-31000..-31027), so that it never collides with one.
 const codeClosed = -31999
 
 var sentinels = map[int]*Error{}
@@ -161,7 +165,7 @@ func init() {
 		ErrNotRegion, ErrFormat, ErrCorrupt, ErrSize, ErrSizeMismatch,
 		ErrOwner, ErrMode, ErrUnsafePath, ErrNotSHM, ErrNoSpace, ErrNotReady,
 		ErrBufferTooSmall, ErrRetry, ErrBadPin, ErrNoRegion, ErrRegionExists,
-		ErrBadPath, ErrLock, ErrClosed,
+		ErrBadPath, ErrLock, ErrBusy, ErrClosed,
 	} {
 		sentinels[e.Code] = e
 	}
