@@ -27,7 +27,7 @@ VENV      := .venv
 PY        := $(VENV)/bin/python
 
 .PHONY: test
-test: deps test-c test-go test-python test-install bench-build ## every suite: C (ASan/UBSan), Go (-race, fuzz), Python (plain and sanitized)
+test: deps test-c test-go test-python test-torture test-install bench-build ## every suite: C (ASan/UBSan), Go (-race, fuzz), Python (plain and sanitized), short torture
 
 $(VENV)/.ready: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ build: deps venv ## build the extension in place (python/cachee/_cachee*.so)
 .PHONY: test-python
 test-python: deps venv ## Python suite, then again under the ASan/UBSan build
 	PYTHON=$(PY) bash tests/python/run.sh --sanitize
+
+.PHONY: test-torture
+test-torture: build ## the torture harness, short (~40 s of kills and soak), as pytest
+	PYTHONPATH=python $(PY) -m pytest -q tests/torture
+
+.PHONY: torture
+torture: build ## torture harness: 3 min of SIGKILLs + 1 min soak (TORTURE_ARGS=--minutes 10 ...)
+	PYTHON=$(PY) bash tests/torture/run.sh $(TORTURE_ARGS)
 
 .PHONY: test-install
 test-install: venv ## `pip` can build the package from this tree (isolated build)
