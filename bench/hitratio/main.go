@@ -1,56 +1,96 @@
-// Command hitratio replays synthetic traces against an L0 region and
-// against an exact LRU cache holding the same number of entries, and prints
-// their hit ratios side by side.
+// Command hitratio replays synthetic traces against an L0 region, against an
+// exact LRU cache and against otter v2 (W-TinyLFU, github.com/maypok86/otter/v2),
+// the two bounded by the number of entries the region actually holds, and
+// prints their hit ratios side by side.
 //
-//	go run ./bench/hitratio [-requests 10000000] [-keys 1000000] [-quick]
+//	go run ./bench/hitratio [-requests 10000000] [-keys 1000000]
+//	                        [-caps 1,2.5,5,10,20] [-json FILE] [-quick]
 //
 // -quick (also implied by BENCH_QUICK=1 in the environment, as set by
-// bench/run.sh --quick) replays 1M requests over 100k keys.
+// bench/run.sh --quick) replays 1M requests over 100k keys at 1 and 10%.
 //
 // Traces (fixed seeds, so every run replays the same requests):
 //
-//	zipf-0.9, zipf-0.99  Zipf-distributed keys over -keys distinct keys
+//	zipf-0.8, zipf-0.99  Zipf-distributed keys over -keys distinct keys
 //	                     (rank r has weight 1/r^alpha), sampled by inverse
 //	                     CDF over precomputed cumulative weights
 //	zipf-0.99+scan       zipf-0.99 with a one-time sequential scan over
 //	                     every key inserted at the middle of the trace
 //
-// Each trace runs at two capacities, 1% and 10% of the key space. Every
-// request is a Get; a miss is followed by a Set of a fixed-size value (a
-// read-through cache). The region's capacity in entries is measured, not
+// Each trace runs at every capacity of -caps (percent of the key space).
+// Every request is a Get; a miss is followed by a Set of a fixed-size value
+// (a read-through cache). The region's capacity in entries is measured, not
 // assumed: a fresh region is filled with distinct keys until its entry count
 // is steady, its size is adjusted until that count matches the target, and
-// the LRU gets exactly the count measured. Both numbers are printed (the
-// capacity column is the share of the key space actually held; a region
-// cannot be smaller than 1 MiB, which bounds the smallest capacity).
+// the LRU and otter get exactly the count measured (otter: MaximumSize, so
+// every entry weighs 1, as every L0 record of this benchmark has the same
+// size). The L0 count also moves during a replay (it drops each time a
+// segment is reclaimed); its mean over the replay is printed beside the
+// calibrated count, and otter's mean EstimatedSize likewise. Otter runs its
+// maintenance on the calling goroutine (Executor runs fn at once), so a
+// replay is deterministic. A capacity below the smallest region (1 MiB) is
+// raised to it; capacities that end up equal are run once.
 package main
 
 import (
 	"container/list"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cachee-dev/cachee/core/l0"
+	"github.com/maypok86/otter/v2"
 )
 
 const valueSize = 64
 
+// row is one (trace, capacity) result, as written to -json.
+type row struct {
+	Trace         string  `json:"trace"`
+	CapacityPct   float64 `json:"capacity_pct"`
+	TargetEntries int     `json:"target_entries"`
+	Entries       int     `json:"entries"`
+	RegionBytes   uint64  `json:"region_bytes"`
+	L0MeanEntries float64 `json:"l0_mean_entries"`
+	OtterMeanSize float64 `json:"otter_mean_size"`
+	L0            float64 `json:"l0"`
+	LRU           float64 `json:"lru"`
+	Otter         float64 `json:"otter"`
+	Seconds       float64 `json:"seconds"`
+}
+
 func main() {
 	requests := flag.Int("requests", 10_000_000, "requests per trace")
 	keys := flag.Int("keys", 1_000_000, "distinct keys")
-	quick := flag.Bool("quick", false, "small run: 1M requests over 100k keys")
+	capsFlag := flag.String("caps", "1,2.5,5,10,20", "capacities, percent of the key space")
+	jsonOut := flag.String("json", "", "write the results to this file as JSON")
+	quick := flag.Bool("quick", false, "small run: 1M requests over 100k keys at 1 and 10%")
 	flag.Parse()
 	if *quick || os.Getenv("BENCH_QUICK") == "1" {
 		*requests, *keys = 1_000_000, 100_000
+		if !isSet("caps") {
+			*capsFlag = "1,10"
+		}
 	}
 	if *keys < 1000 || *requests < 1 {
 		fmt.Fprintln(os.Stderr, "hitratio: need -keys >= 1000 and -requests >= 1")
 		os.Exit(2)
+	}
+	var caps []float64
+	for _, f := range strings.Split(*capsFlag, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || v <= 0 || v >= 100 {
+			fmt.Fprintf(os.Stderr, "hitratio: bad capacity %q in -caps\n", f)
+			os.Exit(2)
+		}
+		caps = append(caps, v)
 	}
 
 	keyBytes := make([][]byte, *keys)
@@ -63,39 +103,96 @@ func main() {
 	}
 	t0 := time.Now()
 	traces := []trace{
-		{"zipf-0.9", zipfTrace(*keys, *requests, 0.9, 1)},
+		{"zipf-0.8", zipfTrace(*keys, *requests, 0.8, 1)},
 		{"zipf-0.99", zipfTrace(*keys, *requests, 0.99, 2)},
 	}
 	withScan := zipfTrace(*keys, *requests, 0.99, 3)
 	traces = append(traces, trace{"zipf-0.99+scan", insertScan(withScan, *keys)})
 	fmt.Fprintf(os.Stderr, "traces generated in %v\n", time.Since(t0).Round(time.Millisecond))
 
-	fmt.Printf("hit ratio: %d distinct keys, %d-byte values, %d requests per trace (scan trace: +%d)\n\n",
+	fmt.Printf("hit ratio: %d distinct keys, %d-byte values, %d requests per trace (scan trace: +%d)\n",
 		*keys, valueSize, *requests, *keys)
-	fmt.Printf("%-16s %8s %10s %10s %10s %10s %8s\n",
-		"trace", "capacity", "entries", "L0 hit", "LRU hit", "L0 - LRU", "seconds")
-	for _, pct := range []float64{1, 10} {
+	fmt.Printf("LRU and otter (W-TinyLFU) hold exactly the entries the L0 region holds at steady state\n\n")
+	fmt.Printf("%-15s %8s %8s %8s %8s %8s %8s %8s %9s %9s %7s\n",
+		"trace", "capacity", "entries", "L0 mean", "L0 hit", "LRU hit", "otter", "L0-LRU", "L0-otter", "otter n", "seconds")
+	var rows []row
+	done := map[uint64]bool{}
+	for _, pct := range caps {
 		target := int(float64(*keys) * pct / 100)
 		size, entries, err := calibrate(target)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "hitratio:", err)
 			os.Exit(1)
 		}
-		fmt.Printf("# capacity %.0f%% of the keys: target %d entries; a region of %d bytes holds %d at steady state (LRU capacity %d)\n",
-			pct, target, size, entries, entries)
+		if done[size] {
+			fmt.Printf("# capacity %g%%: target %d entries needs the same region as a capacity above; skipped\n", pct, target)
+			continue
+		}
+		done[size] = true
+		fmt.Printf("# capacity %g%% of the keys: target %d entries; a region of %d bytes holds %d at steady state\n",
+			pct, target, size, entries)
 		for _, tr := range traces {
 			start := time.Now()
-			l0Hit, err := replayL0(size, tr.reqs, keyBytes)
+			l0Hit, l0Mean, err := replayL0(size, tr.reqs, keyBytes)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "hitratio:", err)
 				os.Exit(1)
 			}
 			lruHit := replayLRU(entries, tr.reqs)
-			fmt.Printf("%-16s %7.2f%% %10d %9.2f%% %9.2f%% %+9.2f%% %8.1f\n",
-				tr.name, 100*float64(entries)/float64(*keys), entries, 100*l0Hit, 100*lruHit,
-				100*(l0Hit-lruHit), time.Since(start).Seconds())
+			otterHit, otterMean := replayOtter(entries, tr.reqs)
+			r := row{Trace: tr.name, CapacityPct: 100 * float64(entries) / float64(*keys),
+				TargetEntries: target, Entries: entries, RegionBytes: size,
+				L0MeanEntries: l0Mean, OtterMeanSize: otterMean,
+				L0: l0Hit, LRU: lruHit, Otter: otterHit, Seconds: time.Since(start).Seconds()}
+			rows = append(rows, r)
+			fmt.Printf("%-15s %7.2f%% %8d %8.0f %7.2f%% %7.2f%% %7.2f%% %+7.2f%% %+8.2f%% %9.0f %7.1f\n",
+				tr.name, r.CapacityPct, entries, l0Mean, 100*l0Hit, 100*lruHit, 100*otterHit,
+				100*(l0Hit-lruHit), 100*(l0Hit-otterHit), otterMean, r.Seconds)
 		}
 	}
+	// Goals: L0 above LRU everywhere, and within 2 points of W-TinyLFU.
+	aboveLRU, nearOtter := 0, 0
+	worstLRU, worstOtter := math.Inf(1), math.Inf(1)
+	for _, r := range rows {
+		if r.L0 > r.LRU {
+			aboveLRU++
+		}
+		if r.L0 >= r.Otter-0.02 {
+			nearOtter++
+		}
+		worstLRU = math.Min(worstLRU, r.L0-r.LRU)
+		worstOtter = math.Min(worstOtter, r.L0-r.Otter)
+	}
+	fmt.Printf("\ngoal: L0 above exact LRU at every capacity and trace: %d/%d (smallest margin %+.2f points) %s\n",
+		aboveLRU, len(rows), 100*worstLRU, metStr(aboveLRU == len(rows)))
+	fmt.Printf("goal: L0 within 2 points of otter's W-TinyLFU: %d/%d (worst L0 - otter %+.2f points) %s\n",
+		nearOtter, len(rows), 100*worstOtter, metStr(nearOtter == len(rows)))
+	if *jsonOut != "" {
+		out := map[string]any{"keys": *keys, "requests": *requests, "value_size": valueSize,
+			"quick": *quick, "rows": rows}
+		b, _ := json.MarshalIndent(out, "", " ")
+		if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "hitratio:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+func metStr(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func isSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
 }
 
 // zipfTrace draws n requests over k keys with P(rank r) proportional to
@@ -211,30 +308,61 @@ func calibrate(target int) (uint64, int, error) {
 }
 
 // replayL0 replays reqs against a fresh region of the given size (Get; on a
-// miss, Set) and returns the hit ratio.
-func replayL0(size uint64, reqs []int32, keys [][]byte) (float64, error) {
+// miss, Set) and returns the hit ratio and the mean entry count over the
+// second half of the replay (sampled every 4096 requests).
+func replayL0(size uint64, reqs []int32, keys [][]byte) (float64, float64, error) {
 	r, err := openRegion(size)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer r.Close()
 	val := make([]byte, valueSize)
 	buf := make([]byte, 0, valueSize)
 	hits := 0
-	for _, k := range reqs {
+	var sum, samples int64
+	for i, k := range reqs {
 		buf, err = r.Get(keys[k], buf)
 		switch err {
 		case nil:
 			hits++
 		case l0.ErrNotFound:
 			if err := r.Set(keys[k], val); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 		default:
-			return 0, err
+			return 0, 0, err
+		}
+		if i >= len(reqs)/2 && i%4096 == 0 {
+			sum += r.Count()
+			samples++
 		}
 	}
-	return float64(hits) / float64(len(reqs)), nil
+	return float64(hits) / float64(len(reqs)), float64(sum) / float64(max(samples, 1)), nil
+}
+
+// replayOtter replays reqs against otter v2 bounded to capacity entries
+// (GetIfPresent; on a miss, Set) and returns the hit ratio and the mean
+// EstimatedSize over the second half of the replay.
+func replayOtter(capacity int, reqs []int32) (float64, float64) {
+	c := otter.Must(&otter.Options[int32, struct{}]{
+		MaximumSize: capacity,
+		Executor:    func(fn func()) { fn() },
+	})
+	hits := 0
+	var sum, samples int64
+	for i, k := range reqs {
+		if _, ok := c.GetIfPresent(k); ok {
+			hits++
+		} else {
+			c.Set(k, struct{}{})
+		}
+		if i >= len(reqs)/2 && i%4096 == 0 {
+			sum += int64(c.EstimatedSize())
+			samples++
+		}
+	}
+	c.InvalidateAll()
+	return float64(hits) / float64(len(reqs)), float64(sum) / float64(max(samples, 1))
 }
 
 // replayLRU replays reqs against an exact LRU of capacity entries.
