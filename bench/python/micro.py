@@ -19,7 +19,6 @@ import argparse
 import collections
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -29,18 +28,7 @@ import time
 import numpy as np
 
 import cachee
-
-
-def bare(stream):
-    t = time.perf_counter()
-    collections.deque(map(id, stream), maxlen=0)
-    return time.perf_counter() - t
-
-
-def loop(fn, stream):
-    t = time.perf_counter()
-    collections.deque(map(fn, stream), maxlen=0)
-    return time.perf_counter() - t
+from common import bare, loop, machine  # shared with peers.py and the others
 
 
 def key_stream(names, n, dist, rng):
@@ -54,20 +42,6 @@ def key_stream(names, n, dist, rng):
     rng.shuffle(order)
     u = np.random.default_rng(rng.randrange(1 << 30)).random(n)
     return [order[i] for i in np.searchsorted(cdf, u)]
-
-
-def machine():
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return "%s, %d CPUs, Linux %s, Python %s, numpy %s" % (
-        model, os.cpu_count(), platform.release(), platform.python_version(), np.__version__)
 
 
 class Suite:
