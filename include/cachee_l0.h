@@ -38,6 +38,7 @@
  *   | small / main FIFO rings   |  2 x ring_cap x uint64
  *   | free stack                |  nsegs x uint32
  *   | ghost filter              |  ghost_n x uint32
+ *   | key generations           |  gentab_n x uint32 (see KEY GENERATIONS)
  *   +---------------------------+  shards_off
  *   | shards                    |  nshards x 256 B: lock, intent, counters
  *   +---------------------------+  index_off
@@ -266,6 +267,30 @@
  * a duplicate, never a loss).  Rebuilding is idempotent.
  *
  * ======================================================================
+ * KEY GENERATIONS
+ * ======================================================================
+ *
+ * A process may keep copies of L0 values outside L0 (the Go engine's
+ * per-process L1 holds values L0 evicted, and values read from slower tiers
+ * that were not admitted into L0).  Another process may rewrite or delete
+ * such a key meanwhile, and a later eviction may remove the new value from
+ * L0: the copy outside must then not come back.  The key generation table
+ * tells it: gentab_n (a power of two, min(ghost_n, CACHEE_L0_GENTAB_MAX))
+ * 32-bit counters at gentab_off, the counter of a key being
+ * CACHEE_L0_GENTAB_INDEX(hash, gentab_n).  Every cachee_l0_set and every
+ * cachee_l0_delete (even of an absent key) increments the key's counter
+ * (atomically, sequentially consistent, under the shard lock, before the new
+ * entry is published); eviction, expiry, copy-forward and cachee_l0_promote
+ * do not.  A holder of a copy records the counter read BEFORE it fetched the
+ * value (cachee_l0_generation, or the table itself through
+ * cachee_l0_generation_table) and treats the copy as current only while the
+ * counter still has that value.  Keys sharing a counter invalidate each
+ * other's copies (a spurious miss, never a stale hit); a copy survives only
+ * if 2^32 writes of its counter's keys happen between two of its checks.
+ * A writer killed between the increment and the publication leaves one
+ * spurious increment.  Nothing to repair.
+ *
+ * ======================================================================
  * CRASH RECOVERY
  * ======================================================================
  *
@@ -375,6 +400,10 @@ extern "C" {
 #define CACHEE_L0_NOTFOUND (-31000)
 /** CACHEE_L0_IF_ABSENT was given and the key is present. */
 #define CACHEE_L0_EXISTS (-31001)
+/** cachee_l0_promote: the key's generation moved since the caller read it
+ *  (the value it holds is outdated), or the value has expired.  Not an
+ *  error: nothing was stored.  (Numbered after CACHEE_L0_E_BUSY.) */
+#define CACHEE_L0_STALE (-31028)
 /** An argument is invalid: NULL pointer, empty key, unknown flag, bad TTL. */
 #define CACHEE_L0_E_INVAL (-31002)
 /** The key is longer than CACHEE_L0_KEY_MAX. */
@@ -733,6 +762,81 @@ int cachee_l0_set(cachee_l0 *h, const void *key, size_t key_len,
 int cachee_l0_delete(cachee_l0 *h, const void *key, size_t key_len);
 
 /* ======================================================================
+ * Key generations and promotion (see KEY GENERATIONS)
+ * ====================================================================== */
+
+/** The generation counter of a key (key_hash = cachee_l0_hash of the key).
+ *  Never fails; 0 for a NULL handle.  Lock-free, writes nothing. */
+uint32_t cachee_l0_generation(const cachee_l0 *h, uint64_t key_hash);
+
+/** The key generation table, read-only (PROT_READ mapping): *count (if not
+ *  NULL) gets its length, a power of two; the counter of a key is at
+ *  CACHEE_L0_GENTAB_INDEX(key_hash, *count).  Read it with atomic loads.
+ *  Valid until cachee_l0_close.  NULL for a NULL handle. */
+const uint32_t *cachee_l0_generation_table(const cachee_l0 *h,
+                                           uint32_t *count);
+
+/**
+ * Store a copy of a value that was kept outside L0 back into L0 (promotion):
+ * like cachee_l0_set with CACHEE_L0_IF_ABSENT, but only if the key's
+ * generation is still `expect_gen` (read before the copy was fetched), and
+ * without incrementing it: the value has not changed, only its place.
+ * `expires_ns` is the absolute expiry (CLOCK_REALTIME ns) the copy carries,
+ * 0 for none.
+ *
+ * Returns 0, CACHEE_L0_EXISTS (the key is present), CACHEE_L0_STALE (the
+ * generation moved, or expires_ns has passed: the copy is outdated, drop
+ * it), or the errors of cachee_l0_set (CACHEE_L0_E_INVAL also for a negative
+ * expires_ns).  On anything but 0 nothing changes.
+ */
+int cachee_l0_promote(cachee_l0 *h, const void *key, size_t key_len,
+                      const void *value, size_t value_len, const void *meta,
+                      size_t meta_len, int64_t expires_ns,
+                      uint32_t expect_gen);
+
+/* ======================================================================
+ * Eviction hook: hand evicted values to the process that evicts them
+ *
+ * L0 evicts inside whichever process needs space (a writer, or a reader
+ * reinserting).  A handle may register a hook that this process's evictions
+ * call for every LIVE, unexpired record they drop for lack of room (segment
+ * eviction and the index's CLOCK eviction), before its bytes can be reused:
+ * a tier engine copies the value into a slower tier (demotion).  Records
+ * that are deleted, overwritten, expired or copied forward are not reported,
+ * and evictions performed by other processes, or by other handles of this
+ * process, call other hooks (or none): a demotion covers only what this
+ * handle evicts.
+ *
+ * The hook runs on the evicting thread with the key's shard lock held: it
+ * must be quick, must not call any cachee_l0 function on any handle of the
+ * region, and must copy what it keeps (the pointers are valid only during
+ * the call).  e->generation is the key's generation at eviction (the value
+ * is its current one), for a copy kept as described in KEY GENERATIONS.
+ * ====================================================================== */
+
+/** One evicted record, valid during the hook call. */
+typedef struct cachee_l0_evicted {
+    uint64_t key_hash;    /**< cachee_l0_hash of the key */
+    const void *key;      /**< key bytes */
+    size_t key_len;
+    const void *value;    /**< value bytes */
+    size_t value_len;
+    const void *meta;     /**< metadata bytes */
+    size_t meta_len;
+    int64_t expires_ns;   /**< absolute expiry, 0 = never */
+    uint32_t generation;  /**< the key's generation counter */
+    uint32_t reserved_;
+} cachee_l0_evicted;
+
+/** The eviction hook's type; arg is what was registered with it. */
+typedef void (*cachee_l0_evict_fn)(void *arg, const cachee_l0_evicted *e);
+
+/** Register fn (NULL: none) as the eviction hook of this handle.  Not
+ *  synchronised with calls in flight: set it before other threads use the
+ *  handle, or while none does.  Returns 0 or CACHEE_L0_E_INVAL (NULL h). */
+int cachee_l0_set_evict_hook(cachee_l0 *h, cachee_l0_evict_fn fn, void *arg);
+
+/* ======================================================================
  * Statistics and checking
  * ====================================================================== */
 
@@ -906,8 +1010,14 @@ int cachee_l0_load_held(cachee_l0 *h, uint64_t key_hash, int *held);
 
 /** First 8 bytes of every region. */
 #define CACHEE_L0_MAGIC "cacheeL0"
-/** Layout version; part of the format word. */
-#define CACHEE_L0_LAYOUT_VERSION 1u
+/** Layout version; part of the format word.  2: the key generation table. */
+#define CACHEE_L0_LAYOUT_VERSION 2u
+
+/** Largest number of key generation counters (see KEY GENERATIONS). */
+#define CACHEE_L0_GENTAB_MAX 65536u
+/** The counter of a key hash in a table of n (a power of two) counters. */
+#define CACHEE_L0_GENTAB_INDEX(hash, n) \
+    ((uint32_t)(((uint64_t)(hash) >> 24) & ((uint64_t)(n) - 1)))
 /** Value of the ready mark once a region is fully initialised. */
 #define CACHEE_L0_READY_MARK 0x52454459u /* "REDY" */
 
@@ -998,7 +1108,9 @@ struct cachee_l0_shm_header {
     uint64_t slots_off, pins_off, segs_off, gens_off;
     uint64_t rings_off, free_off, ghost_off, shards_off;
     uint64_t index_off, arena_off;
-    /* -- global state, under global_lock (cache lines 3+) -- */
+    uint64_t gentab_n;        /**< key generation counters (power of two) */
+    uint64_t gentab_off;      /**< their offset */
+    /* -- global state, under global_lock (cache lines 4+) -- */
     pthread_mutex_t global_lock __attribute__((aligned(64)));
     uint64_t seal_seq __attribute__((aligned(64))); /**< next seal number */
     uint64_t ring_head[2];    /**< SMALL, MAIN: next entry to pop */

@@ -11,6 +11,8 @@ const char *cachee_l0_strerror(int code) {
     case CACHEE_L0_OK: return "success";
     case CACHEE_L0_NOTFOUND: return "key not found";
     case CACHEE_L0_EXISTS: return "key already present";
+    case CACHEE_L0_STALE:
+        return "the key was written since the copy was read (or it expired)";
     case CACHEE_L0_E_INVAL: return "invalid argument";
     case CACHEE_L0_E_KEY_TOO_LARGE: return "key longer than 65535 bytes";
     case CACHEE_L0_E_VALUE_TOO_LARGE:

@@ -62,6 +62,10 @@ var (
 	// ErrExists (CACHEE_L0_EXISTS): SetOptions.IfAbsent was given and the key
 	// is present; nothing was stored.
 	ErrExists = newErr(C.CACHEE_L0_EXISTS)
+	// ErrStale (CACHEE_L0_STALE): Region.Promote found the key's generation
+	// moved since the copy was read (or the copy expired); nothing was
+	// stored: drop the copy.
+	ErrStale = newErr(C.CACHEE_L0_STALE)
 	// ErrInvalid (CACHEE_L0_E_INVAL): an invalid argument, such as an empty
 	// key, a negative or overflowing TTL, a negative OpenTimeout or a mode
 	// with bits outside 0777.
@@ -166,6 +170,7 @@ func init() {
 		ErrOwner, ErrMode, ErrUnsafePath, ErrNotSHM, ErrNoSpace, ErrNotReady,
 		ErrBufferTooSmall, ErrRetry, ErrBadPin, ErrNoRegion, ErrRegionExists,
 		ErrBadPath, ErrLock, ErrBusy, ErrClosed,
+		ErrStale,
 	} {
 		sentinels[e.Code] = e
 	}

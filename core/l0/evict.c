@@ -81,6 +81,7 @@ static void settle(cachee_l0 *h, uint64_t slot, uint64_t shard, uint64_t idx,
         if (l0_reinsert_locked(h, slot, shard, idx, off, r, CACHEE_L0_MAIN, 0) == 0)
             return;
     }
+    l0_evict_notify(h, off, r);
     l0_entry_kill(h, shard, idx);
     *excess -= (int64_t)l0_rec_len(r);
     l0_stat_add(sl, CACHEE_L0_STAT_EVICTIONS, 1);

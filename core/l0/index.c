@@ -352,8 +352,10 @@ static bool clock_evict_one(cachee_l0 *h, uint64_t slot, uint64_t shard) {
             uint8_t *fq = &((struct cachee_l0_shm_record *)l0_arena_rw(h, off))->freq;
             uint8_t f = L0_LOAD(fq);
             if (f > 0 && f <= 3) L0_STORE(fq, (uint8_t)(f - 1));
+            bool hot = f > 0 && f <= 3;
+            if (!hot) l0_evict_notify(h, off, &r);
             l0_unpin(h, slot, seg, 0);
-            if (f > 0 && f <= 3) continue;
+            if (hot) continue;
             l0_stat_add(l0_slot(h, slot), CACHEE_L0_STAT_EVICTIONS, 1);
         }
         l0_entry_kill(h, shard, i);

@@ -133,6 +133,8 @@ type Region struct {
 	h      *C.cachee_l0
 	closed atomic.Bool
 	info   Info
+	gens   gentab      // key generation table (gentab.go)
+	evq    *evictQueue // nil until EnableEvictions (gentab.go)
 }
 
 // bptr returns a pointer to the first byte of b for C, or nil when b is
@@ -240,6 +242,7 @@ func Open(path string, opts Options) (*Region, error) {
 		HugeTLBFS:   ci.hugetlbfs != 0,
 		Path:        C.GoString(&ci.path[0]),
 	}
+	r.initGentab()
 	return r, nil
 }
 
@@ -297,6 +300,7 @@ func (r *Region) Close() error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	r.closeEvictions()
 	if rc := C.cachee_l0_close(r.h); rc != 0 {
 		return codeErr(rc)
 	}

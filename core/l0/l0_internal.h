@@ -79,6 +79,7 @@ typedef struct l0_geom {
     uint64_t max_procs, ring_cap, ghost_n;
     uint64_t slots_off, pins_off, segs_off, gens_off, rings_off, free_off;
     uint64_t ghost_off, shards_off, index_off, arena_off;
+    uint64_t gentab_n, gentab_off; /* key generation table */
     uint64_t arena_size;   /* nsegs * seg_size */
     uint64_t arena_units;  /* arena_size / 64: bound of an entry's loc */
     uint64_t record_max;   /* largest record (an extent of nsegs/4) */
@@ -129,6 +130,9 @@ struct cachee_l0 {
      * L0_ANCESTOR_COPIED when their pins were handed to us (release them
      * here), without it when they were not (the pin is the ancestor's). */
     uint64_t ancestors[L0_MAX_ANCESTORS];
+    /* eviction hook (cachee_l0_set_evict_hook), process-private */
+    cachee_l0_evict_fn evict_fn;
+    void *evict_arg;
     uint32_t prepared_plus1; /* fork_prepare: the child's slot + 1 */
     uint32_t prepared_gen;
     char path[PATH_MAX];
@@ -184,6 +188,13 @@ static inline uint32_t *l0_free_stack(const cachee_l0 *h) {
 }
 static inline uint32_t *l0_ghost(const cachee_l0 *h) {
     return (uint32_t *)(h->rw + h->g.ghost_off);
+}
+static inline uint32_t *l0_gentab(const cachee_l0 *h) {
+    return (uint32_t *)(h->rw + h->g.gentab_off);
+}
+/* The generation counter of a key hash (see KEY GENERATIONS). */
+static inline uint32_t *l0_gen_of(const cachee_l0 *h, uint64_t hash) {
+    return &l0_gentab(h)[CACHEE_L0_GENTAB_INDEX(hash, h->g.gentab_n)];
 }
 static inline struct cachee_l0_shm_shard *l0_shard(const cachee_l0 *h,
                                                    uint64_t i) {
@@ -492,6 +503,11 @@ int l0_reinsert_locked(cachee_l0 *h, uint64_t slot, uint64_t shard,
                        uint64_t idx, uint64_t src,
                        const struct cachee_l0_shm_record *rec, unsigned cls,
                        uint8_t freq);
+
+/** Call the handle's eviction hook, if any, for the live record at arena
+ *  offset `off` whose key is being evicted (shard lock held). */
+void l0_evict_notify(cachee_l0 *h, uint64_t off,
+                     const struct cachee_l0_shm_record *rec);
 
 /* Error formatting for check(). */
 int l0_fail(char *msg, size_t cap, const char *fmt, ...)

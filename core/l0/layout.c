@@ -36,7 +36,8 @@ static void place_tables(l0_geom *g, uint64_t arena_align) {
     g->rings_off = align_up(g->gens_off + g->nsegs * 4, 64);
     g->free_off = align_up(g->rings_off + 2 * g->ring_cap * 8, 64);
     g->ghost_off = align_up(g->free_off + g->nsegs * 4, 64);
-    g->shards_off = align_up(g->ghost_off + g->ghost_n * 4, 4096);
+    g->gentab_off = align_up(g->ghost_off + g->ghost_n * 4, 64);
+    g->shards_off = align_up(g->gentab_off + g->gentab_n * 4, 4096);
     g->index_off = align_up(g->shards_off + g->nshards * L0_SHARD_BYTES, 4096);
     g->arena_off = align_up(
         g->index_off + g->nshards * g->shard_slots * L0_ENTRY_BYTES,
@@ -70,6 +71,8 @@ int l0_layout(const l0_params *p, l0_geom *g) {
     if (g->shard_slots < 16) g->shard_slots = 16;
     if (g->shard_slots > (1ull << 31)) return CACHEE_L0_E_SIZE;
     g->ghost_n = pow2_ceil(p->max_entries < 1024 ? 1024 : p->max_entries);
+    g->gentab_n = g->ghost_n < CACHEE_L0_GENTAB_MAX ? g->ghost_n
+                                                    : CACHEE_L0_GENTAB_MAX;
 
     uint64_t arena_align = p->seg_size < (2u << 20) ? p->seg_size : (2u << 20);
     if (p->hugetlb_page > arena_align) arena_align = p->hugetlb_page;

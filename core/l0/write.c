@@ -7,11 +7,45 @@
 
 void l0_shard_make_room(cachee_l0 *h, uint64_t slot, uint64_t shard);
 
+/* A promotion (cachee_l0_promote): store only if absent and the key's
+ * generation is still `expect`; the generation is not bumped. */
+#define L0_SET_PROMOTE 0x100u
+
+static int set_impl(cachee_l0 *h, const void *key, size_t key_len,
+                    const void *value, size_t value_len, const void *meta,
+                    size_t meta_len, int64_t expires, uint32_t flags,
+                    uint32_t expect);
+
 int cachee_l0_set(cachee_l0 *h, const void *key, size_t key_len,
                   const void *value, size_t value_len, const void *meta,
                   size_t meta_len, uint64_t ttl_ns, uint32_t flags) {
-    if (h == NULL || (value == NULL && value_len > 0) ||
-        (meta == NULL && meta_len > 0) || (flags & ~CACHEE_L0_IF_ABSENT))
+    if (h == NULL || (flags & ~CACHEE_L0_IF_ABSENT)) return CACHEE_L0_E_INVAL;
+    int64_t expires = 0;
+    if (ttl_ns > 0) {
+        int64_t now = l0_now_ns();
+        if (ttl_ns > (uint64_t)(INT64_MAX - now)) return CACHEE_L0_E_INVAL;
+        expires = now + (int64_t)ttl_ns;
+    }
+    return set_impl(h, key, key_len, value, value_len, meta, meta_len, expires,
+                    flags, 0);
+}
+
+int cachee_l0_promote(cachee_l0 *h, const void *key, size_t key_len,
+                      const void *value, size_t value_len, const void *meta,
+                      size_t meta_len, int64_t expires_ns,
+                      uint32_t expect_gen) {
+    if (h == NULL || expires_ns < 0) return CACHEE_L0_E_INVAL;
+    if (expires_ns != 0 && l0_now_ns() >= expires_ns) return CACHEE_L0_STALE;
+    return set_impl(h, key, key_len, value, value_len, meta, meta_len,
+                    expires_ns, CACHEE_L0_IF_ABSENT | L0_SET_PROMOTE,
+                    expect_gen);
+}
+
+static int set_impl(cachee_l0 *h, const void *key, size_t key_len,
+                    const void *value, size_t value_len, const void *meta,
+                    size_t meta_len, int64_t expires, uint32_t flags,
+                    uint32_t expect) {
+    if ((value == NULL && value_len > 0) || (meta == NULL && meta_len > 0))
         return CACHEE_L0_E_INVAL;
     int rc = l0_check_key(key, key_len);
     if (rc != 0) return rc;
@@ -19,12 +53,6 @@ int cachee_l0_set(cachee_l0 *h, const void *key, size_t key_len,
     if (value_len > h->g.value_max) return CACHEE_L0_E_VALUE_TOO_LARGE;
     uint64_t len = l0_record_len(key_len, meta_len, value_len);
     if (len > h->g.record_max) return CACHEE_L0_E_VALUE_TOO_LARGE;
-    int64_t expires = 0;
-    if (ttl_ns > 0) {
-        int64_t now = l0_now_ns();
-        if (ttl_ns > (uint64_t)(INT64_MAX - now)) return CACHEE_L0_E_INVAL;
-        expires = now + (int64_t)ttl_ns;
-    }
     uint64_t slot;
     if ((rc = l0_my_slot(h, &slot)) != 0) return rc;
     struct cachee_l0_shm_slot *sl = l0_slot(h, slot);
@@ -65,6 +93,13 @@ int cachee_l0_set(cachee_l0 *h, const void *key, size_t key_len,
         l0_reserve_done(h, slot, &sp, len); /* the record stays unreachable */
         return CACHEE_L0_EXISTS;
     }
+    uint32_t *genp = l0_gen_of(h, hash);
+    if ((flags & L0_SET_PROMOTE) &&
+        __atomic_load_n(genp, __ATOMIC_SEQ_CST) != expect) {
+        l0_shard_unlock(h, shard);
+        l0_reserve_done(h, slot, &sp, len);
+        return CACHEE_L0_STALE;
+    }
     uint8_t freq = 0;
     if (w.found && !w.expired) {
         freq = L0_LOAD(&((struct cachee_l0_shm_record *)l0_arena_rw(h, w.f.off))->freq);
@@ -82,6 +117,8 @@ int cachee_l0_set(cachee_l0 *h, const void *key, size_t key_len,
     }
     r->freq = freq;
     r->version = ++sh->version;
+    /* KEY GENERATIONS: bumped before the new value is published. */
+    if (!(flags & L0_SET_PROMOTE)) __atomic_fetch_add(genp, 1, __ATOMIC_SEQ_CST);
     l0_entry_publish(h, shard, idx, l0_w0_body(l0_tag_of(hash), sp.gen),
                      l0_w1_body(CACHEE_L0_ENTRY_LIVE, sp.off / CACHEE_L0_RECORD_ALIGN));
     l0_shard_maintain(h, slot, shard);
@@ -98,6 +135,9 @@ int cachee_l0_delete(cachee_l0 *h, const void *key, size_t key_len) {
     uint64_t hash = cachee_l0_hash(key, key_len);
     uint64_t shard = l0_shard_of(&h->g, hash);
     if ((rc = l0_shard_lock(h, shard)) != 0) return rc;
+    /* KEY GENERATIONS: a delete bumps even an absent key's generation, so
+     * that copies other processes keep outside L0 are dropped too. */
+    __atomic_fetch_add(l0_gen_of(h, hash), 1, __ATOMIC_SEQ_CST);
     l0_wfind w;
     l0_find_locked(h, shard, hash, key, key_len, &w);
     if (w.found) {
