@@ -5,7 +5,7 @@ exception classes of cachee._errors."""
 import os
 import sys
 from types import TracebackType
-from typing import Any, Final, Iterable, Mapping, Sequence, SupportsIndex, TypeVar, Union, overload
+from typing import Any, Callable, Final, Iterable, Mapping, Sequence, SupportsIndex, TypeVar, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,10 @@ from cachee._errors import (
     RegionNotFoundError as RegionNotFoundError,
     RegionExistsError as RegionExistsError,
     LockError as LockError,
+    LoadTimeoutError as LoadTimeoutError,
+    ForkError as ForkError,
+    TiersUnavailableError as TiersUnavailableError,
+    TierError as TierError,
 )
 
 __version__: str
@@ -65,6 +69,10 @@ __all__ = [
     "RegionNotFoundError",
     "RegionExistsError",
     "LockError",
+    "LoadTimeoutError",
+    "ForkError",
+    "TiersUnavailableError",
+    "TierError",
 ]
 
 _T = TypeVar("_T")
@@ -243,6 +251,51 @@ class SharedCache:
         """Remove the key; True if it was present."""
     def __delitem__(self, key: _Key, /) -> None:
         """Remove the key; KeyError if absent."""
+
+    # -- loaders
+    @overload
+    def get_or_load(
+        self,
+        key: _Key,
+        fn: Callable[[_Key], npt.NDArray[Any]],
+        *,
+        ttl: float | None = None,
+        timeout: float | None = 30.0,
+    ) -> npt.NDArray[Any]:
+        """The value of key; on a miss fn(key) computes it in ONE process or
+        thread while the others that miss the same key wait for it (GIL
+        released) at most ``timeout`` seconds (None: no limit), then raise
+        LoadTimeoutError.  fn returns a bytes-like object (stored with set(),
+        returned as bytes) or a numpy array (stored with set_numpy(), returned
+        as a read-only view); anything else is a TypeError and stores nothing.
+        If fn raises, the exception reaches its caller, nothing is stored, and
+        a waiter calls its own fn.  If the loading process dies, a waiter
+        takes over at once.  Every caller gets the value the way a hit returns
+        it (a stored value's kind decides)."""
+    @overload
+    def get_or_load(
+        self,
+        key: _Key,
+        fn: Callable[[_Key], Buffer],
+        *,
+        ttl: float | None = None,
+        timeout: float | None = 30.0,
+    ) -> bytes | npt.NDArray[Any]: ...
+    def memoize(
+        self,
+        ttl: float | None = None,
+        key: Callable[..., _Key] | None = None,
+        serializer: str | None = None,
+    ) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+        """Decorator: cache a function's results with get_or_load (one
+        computation per key across processes).  The key is
+        ``"memoize:<module>.<qualname>(<repr of args>, k=<repr>)"`` (a SHA-256
+        of it when longer than 240 characters), or ``key(*args, **kwargs)``.
+        Arguments whose repr names a memory address are refused (pass
+        ``key=``); f(1) and f(x=1) are different keys.  Results must be
+        bytes-like or numpy arrays unless ``serializer="pickle"`` (by name
+        only).  The wrapper has ``cache_key(*a, **kw)`` and
+        ``invalidate(*a, **kw)``."""
 
     # -- administration
     def stats(self) -> dict[str, Any]:

@@ -104,5 +104,30 @@ class LockError(CacheError):
     """A lock of the region could not be recovered."""
 
 
+class LoadTimeoutError(CacheError, TimeoutError):
+    """get_or_load() (or a memoized function) waited ``timeout`` seconds for
+    another process or thread to compute the value of a key, and neither did
+    the value appear nor did the loader lock become free."""
+
+
+class ForkError(CacheError, RuntimeError):
+    """A tier beyond L0 (L1, ...) was used in a process forked from the
+    process that loaded the tiers (libcachee.so, a Go runtime, which does not
+    survive fork()).  L0 keeps working in the child; for tiers, configure them
+    at import but use them only after fork (gunicorn ``post_fork``, Celery
+    ``worker_process_init``), or start workers with spawn/forkserver."""
+
+
+class TiersUnavailableError(CacheError, RuntimeError):
+    """The tiers beyond L0 need libcachee.so (the Go core), which is missing
+    from the package or could not be loaded.  Reinstall cachee with Go on the
+    PATH (``pip install .`` builds it), or use the cache without ``l1_bytes``."""
+
+
+class TierError(CacheError):
+    """A tier beyond L0 failed (libcachee returned an error); the message
+    carries libcachee's description."""
+
+
 __all__ = [name for name, obj in list(globals().items())
            if isinstance(obj, type) and issubclass(obj, CacheError)]

@@ -24,6 +24,10 @@ __all__ = [
     "RegionNotFoundError",
     "RegionExistsError",
     "LockError",
+    "LoadTimeoutError",
+    "ForkError",
+    "TiersUnavailableError",
+    "TierError",
 ]
 
 
@@ -95,3 +99,22 @@ class RegionExistsError(CacheError, FileExistsError):
 
 class LockError(CacheError):
     """A lock of the region could not be recovered."""
+
+
+class LoadTimeoutError(CacheError, TimeoutError):
+    """get_or_load() waited ``timeout`` seconds for another process or thread
+    computing the same key."""
+
+
+class ForkError(CacheError, RuntimeError):
+    """A tier beyond L0 was used in a fork() child of the process that loaded
+    the tiers (the Go runtime does not survive fork).  L0 keeps working."""
+
+
+class TiersUnavailableError(CacheError, RuntimeError):
+    """libcachee.so (the Go core, needed for l1_bytes) is missing or could not
+    be loaded."""
+
+
+class TierError(CacheError):
+    """A tier beyond L0 failed."""

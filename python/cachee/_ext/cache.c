@@ -21,25 +21,6 @@
 
 #define GIL_RELEASE_BYTES (64 * 1024)
 
-typedef struct {
-    PyObject *arr;   /* ndarray whose base is a View; NULL when empty */
-    PyObject *key;   /* the key it was read for (str or bytes) */
-    uint64_t hash;   /* cachee_l0_hash of the key */
-    uint64_t loc;    /* identity of the stored version */
-    uint32_t gen;
-    int64_t expires_ns;
-} VCacheEntry;
-
-typedef struct {
-    PyObject_HEAD
-    RegionObject *region; /* NULL once closed */
-    cachee_l0 *h;         /* region->h, NULL once closed */
-    VCacheEntry *vcache;
-    uint32_t vcache_mask; /* size - 1, or UINT32_MAX when disabled */
-    uint32_t sweep;       /* next entry checked for staleness */
-    PyObject *weakreflist;
-} CacheObject;
-
 static PyObject *region_hook; /* callable(region) set by cachee/__init__.py */
 
 /* ------------------------------------------------------------ helpers */
@@ -51,6 +32,8 @@ static int check_open(CacheObject *c) {
     }
     return 0;
 }
+
+int cache_check_open(CacheObject *c) { return check_open(c); }
 
 static void vcache_drop(VCacheEntry *e) {
     Py_CLEAR(e->arr);
@@ -402,6 +385,35 @@ static PyObject *cache_get_numpy(CacheObject *c, PyObject *const *args,
     }
     PyErr_SetString(errors.CorruptRegionError, "value kept changing under a read");
     return NULL;
+}
+
+/* The value the way it was stored: bytes for a value stored with set()
+ * (a copy), a read-only ndarray over shared memory for one stored with
+ * set_numpy().  One pinned read, so the kind and the bytes agree. */
+static PyObject *cache_get_stored(CacheObject *c, PyObject *const *args, Py_ssize_t n) {
+    if (n < 1 || n > 2) {
+        PyErr_SetString(PyExc_TypeError, "_get_stored(key, default=None)");
+        return NULL;
+    }
+    if (check_open(c) < 0) return NULL;
+    KeyBytes k;
+    if (key_get(args[0], &k) < 0) return NULL;
+    int missing;
+    ViewObject *view = read_view(c, &k, &missing, NULL);
+    if (missing) {
+        PyObject *dflt = n > 1 ? args[1] : Py_None;
+        Py_INCREF(dflt);
+        return dflt;
+    }
+    if (view == NULL) return NULL;
+    PyObject *out;
+    if (view->raw) {
+        out = PyBytes_FromStringAndSize(view->v.data, (Py_ssize_t)view->v.len);
+    } else {
+        out = numpy_ready() < 0 ? NULL : view_to_ndarray(view);
+    }
+    Py_DECREF(view);
+    return out;
 }
 
 /* ------------------------------------------------------------ writing */
@@ -1088,6 +1100,22 @@ static PyMethodDef cache_methods[] = {
     {"open", (PyCFunction)(void (*)(void))cache_open, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
      "SharedCache.open(path, **options)\n\nAttach to an existing region only."},
     {"_region", (PyCFunction)cache_region, METH_NOARGS, NULL},
+    {"_get_stored", (PyCFunction)(void (*)(void))cache_get_stored, METH_FASTCALL, NULL},
+    {"_load_lock", (PyCFunction)cache_load_lock, METH_VARARGS, NULL},
+    {"_load_unlock", (PyCFunction)cache_load_unlock, METH_VARARGS, NULL},
+    {"get_or_load", (PyCFunction)(void (*)(void))cache_get_or_load,
+     METH_VARARGS | METH_KEYWORDS,
+     "get_or_load(key, fn, *, ttl=None, timeout=30.0)\n\n"
+     "The value of key; on a miss, fn(key) computes it, in one process (or thread) "
+     "only, while the others that miss the same key wait for it (GIL released), at "
+     "most timeout seconds (LoadTimeoutError).  fn returns bytes-like (stored with "
+     "set(), returned as bytes) or a numpy array (stored with set_numpy(), returned "
+     "as a read-only view).  If fn raises, the exception propagates to its caller, "
+     "nothing is stored, and a waiter computes the value itself."},
+    {"memoize", (PyCFunction)(void (*)(void))cache_memoize, METH_VARARGS | METH_KEYWORDS,
+     "memoize(ttl=None, key=None, serializer=None)\n\n"
+     "Decorator: cache a function's results in this cache with get_or_load (one "
+     "computation per key across every process).  See cachee._loaders.memoize."},
     {"__enter__", (PyCFunction)cache_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)cache_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},

@@ -37,6 +37,10 @@ int errors_init(void) {
         {&errors.RegionExistsError, "RegionExistsError"},
         {&errors.LockError, "LockError"},
         {&errors.InvalidKeyError, "InvalidKeyError"},
+        {&errors.LoadTimeoutError, "LoadTimeoutError"},
+        {&errors.ForkError, "ForkError"},
+        {&errors.TiersUnavailableError, "TiersUnavailableError"},
+        {&errors.TierError, "TierError"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         *table[i].slot = PyObject_GetAttrString(m, table[i].name);

@@ -93,6 +93,8 @@ int meta_decode(const void *meta, uint32_t meta_len, uint64_t len,
  *  when they fit its length.  0, or -1 with MismatchError/TypeError. */
 int meta_check(ValueLayout *l, uint64_t len, PyObject *shape, PyObject *dtype);
 void layout_clear(ValueLayout *l);
+/** 1 if metadata marks a value stored as raw bytes (set()), 0 if an array. */
+int meta_is_raw(const void *meta, uint32_t meta_len);
 
 /* -------------------------------------------------------------- errors */
 
@@ -106,7 +108,8 @@ typedef struct {
         *CorruptRegionError, *RegionSizeError, *RegionOwnerError,
         *LoosePermissionsError, *UnsafePathError, *NotSharedMemoryError,
         *NoSpaceError, *NotReadyError, *RegionNotFoundError,
-        *RegionExistsError, *LockError, *InvalidKeyError;
+        *RegionExistsError, *LockError, *InvalidKeyError, *LoadTimeoutError,
+        *ForkError, *TiersUnavailableError, *TierError;
 } ErrorTypes;
 extern ErrorTypes errors;
 int errors_init(void);
@@ -147,9 +150,42 @@ static inline int key_get(PyObject *key, KeyBytes *k) {
 
 /* ---------------------------------------------------------- SharedCache */
 
+typedef struct {
+    PyObject *arr;   /* ndarray whose base is a View; NULL when empty */
+    PyObject *key;   /* the key it was read for (str or bytes) */
+    uint64_t hash;   /* cachee_l0_hash of the key */
+    uint64_t loc;    /* identity of the stored version */
+    uint32_t gen;
+    int64_t expires_ns;
+} VCacheEntry;
+
+typedef struct {
+    PyObject_HEAD
+    RegionObject *region; /* NULL once closed */
+    cachee_l0 *h;         /* region->h, NULL once closed */
+    VCacheEntry *vcache;
+    uint32_t vcache_mask; /* size - 1, or UINT32_MAX when disabled */
+    uint32_t sweep;       /* next entry checked for staleness */
+    PyObject *weakreflist;
+    uint64_t l1_bytes;    /* L1 capacity asked for; 0: no tiers */
+    int allow_foreign;    /* passed on to the tiers */
+    PyObject *tiers;      /* TiersObject once opened in this process */
+} CacheObject;
+
 extern PyTypeObject SharedCache_Type;
 /** Module-level functions defined in cache.c. */
 extern PyMethodDef cache_module_methods[];
+/** 0 if the cache is open, else -1 with ClosedError. */
+int cache_check_open(CacheObject *c);
+
+/* ------------------------------------------------------------- loaders */
+
+/** SharedCache methods of loaders.c: _load_lock, _load_unlock, get_or_load,
+ *  memoize (the last two forward to cachee._loaders). */
+PyObject *cache_load_lock(CacheObject *c, PyObject *args);
+PyObject *cache_load_unlock(CacheObject *c, PyObject *args);
+PyObject *cache_get_or_load(CacheObject *c, PyObject *args, PyObject *kw);
+PyObject *cache_memoize(CacheObject *c, PyObject *args, PyObject *kw);
 
 
 

@@ -337,6 +337,11 @@ corrupt:
     return -1;
 }
 
+int meta_is_raw(const void *meta, uint32_t meta_len) {
+    const uint8_t *m = meta;
+    return !(meta_len >= 2 && m[0] == META_MAGIC0 && (m[1] == META_MAGIC1 || m[1] == '2'));
+}
+
 int meta_decode(const void *meta, uint32_t meta_len, uint64_t len,
                 ValueLayout *out) {
     const uint8_t *m = meta;
