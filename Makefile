@@ -27,7 +27,7 @@ VENV      := .venv
 PY        := $(VENV)/bin/python
 
 .PHONY: test
-test: deps test-c test-go test-python test-torture test-install bench-build ## every suite: C (ASan/UBSan), Go (-race, fuzz), Python (plain and sanitized), short torture
+test: deps test-c test-go test-capi test-python test-torture test-install bench-build ## every suite: C (ASan/UBSan), Go (-race, fuzz), Python (plain and sanitized), short torture
 
 $(VENV)/.ready: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,23 @@ $(CTEST_BIN)/%: tests/c/%.c tests/c/l0test.h tests/c/l0util.h $(L0_SRC) $(L0_HDR
 test-c: $(CTESTS) ## C unit, multi-process and crash tests under ASan/UBSan
 	@bash tests/c/run.sh $(CTESTS)
 
+.PHONY: lib
+lib: ## build/libcachee.so (the Go core's C ABI) and check its symbols against include/cachee.h
+	@mkdir -p build
+	$(GO) build -buildmode=c-shared -o build/libcachee.so ./capi
+	@$(CC) $(CWARN) -fsyntax-only -x c include/cachee.h
+	@hdr=$$(grep -oE '^(int|void|int64_t) cachee_[a-z_]+\(' include/cachee.h | grep -oE 'cachee_[a-z_]+' | sort -u); \
+	 so=$$(nm -D --defined-only build/libcachee.so | awk '$$2 == "T" {print $$3}' | grep -E '^cachee_' | sort -u); \
+	 if [ "$$hdr" != "$$so" ]; then echo "lib: include/cachee.h and build/libcachee.so disagree:"; \
+	   diff <(echo "$$hdr") <(echo "$$so"); exit 1; fi; \
+	 echo "lib: build/libcachee.so exports the $$(echo "$$hdr" | wc -l) functions of include/cachee.h"
+
+.PHONY: test-capi
+test-capi: lib ## C ABI: tests/capi (C, dlopen of build/libcachee.so) and the Go helper tests
+	$(CC) $(CWARN) -O1 -g $(CINC) -Itests/c tests/capi/test_capi.c $(L0_SRC) -o build/test_capi -lpthread -ldl
+	LIBCACHEE=build/libcachee.so build/test_capi
+	$(GO) test -race -count=1 ./capi/...
+
 .PHONY: test-go
 test-go: ## Go tests with -race, then each fuzz target briefly
 	$(GO) vet ./...
@@ -101,7 +118,7 @@ lint: ## go vet, staticcheck, gofmt, C with -Werror
 	$(GO) vet ./...
 	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
 	$$( $(GO) env GOPATH )/bin/staticcheck ./...
-	@test -z "$$(gofmt -l core bench 2>/dev/null)" || { gofmt -l core bench; exit 1; }
+	@test -z "$$(gofmt -l core capi examples bench 2>/dev/null)" || { gofmt -l core capi examples bench; exit 1; }
 	@for f in $(L0_SRC); do $(CC) $(CWARN) -O2 $(CINC) -c $$f -o /dev/null || exit 1; done; echo "C: clean"
 
 .PHONY: clean

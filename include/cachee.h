@@ -19,11 +19,15 @@
  *   - a caller records the pid that loaded it and, in a forked child, calls
  *     nothing here (the call could hang before it could return an error).
  *     The Python extension raises cachee.ForkError instead.
- *   - as a second line of defence every function below compares getpid()
- *     with the pid that initialised the runtime and returns CACHEE_E_FORKED
- *     in a child, before it touches anything that needs another Go thread.
- *     (That check cannot help when the runtime is already wedged; the
- *     caller's check is the one that counts.)
+ *   - as a second line of defence every function below returns
+ *     CACHEE_E_FORKED in a child, checked in C before the call enters the Go
+ *     runtime at all: a pthread_atfork child handler installed when the
+ *     library is loaded marks the child, and getpid() is compared with the
+ *     pid that loaded the library (for children made without fork()).
+ *     (cachee_abi_version and cachee_value_free need no Go and work
+ *     anywhere.)  The caller's own check is still the one that counts: a
+ *     thread of the child that entered the runtime before this check was
+ *     added could not be helped.
  *
  * HANDLES, MEMORY, THREADS
  * ---------------------------------------------------------------------
@@ -251,11 +255,14 @@ int cachee_stats(cachee_t h, char *buf, size_t cap, size_t *len);
  */
 int cachee_last_error(cachee_t h, char *buf, size_t cap, size_t *len);
 
-/** Number of open handles in this process (for leak checks). */
+/** Number of open handles in this process (for leak checks);
+ *  CACHEE_E_FORKED in a forked child. */
 int64_t cachee_open_handles(void);
 
 /** Number of goroutines in this process (for leak checks: after every
- *  handle is closed it returns to what it was before the first open). */
+ *  handle is closed it returns to what it was before the first open, once
+ *  the goroutines a Close stops have exited); CACHEE_E_FORKED in a forked
+ *  child. */
 int64_t cachee_goroutines(void);
 
 #ifdef __cplusplus

@@ -1,0 +1,104 @@
+/*
+ * abi.c -- the exported C functions of libcachee.so (include/cachee.h).
+ *
+ * Each one checks, in C and before it enters the Go runtime, that this
+ * process is not a fork() child of the process that started the runtime (a
+ * pthread_atfork child handler marks it; the pid of the loading process is
+ * compared too), then calls the Go implementation (cacheeGo_*, abi.go).
+ * cachee_value_free needs no Go at all.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cachee.h"
+#include "_cgo_export.h"
+
+#define API __attribute__((visibility("default")))
+
+static volatile int forked;
+static pid_t loader_pid;
+
+static void on_fork_child(void) { forked = 1; }
+
+__attribute__((constructor)) static void abi_init(void) {
+    loader_pid = getpid();
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+static int in_child(void) {
+    return forked || (loader_pid != 0 && getpid() != loader_pid);
+}
+
+API int cachee_abi_version(void) { return CACHEE_ABI_VERSION; }
+
+API int cachee_open(const char *config, size_t config_len, cachee_t *out) {
+    if (in_child()) return CACHEE_E_FORKED;
+    return cacheeGo_open((char *)config, config_len, out);
+}
+
+API int cachee_close(cachee_t h) {
+    if (in_child()) return CACHEE_E_FORKED;
+    return cacheeGo_close(h);
+}
+
+API int cachee_get(cachee_t h, const void *key, size_t key_len, uint32_t flags,
+                   cachee_value *out) {
+    if (in_child()) return CACHEE_E_FORKED;
+    return cacheeGo_get(h, (void *)key, key_len, flags, out);
+}
+
+API void cachee_value_free(cachee_value *v) {
+    if (v == NULL) return;
+    free(v->data);
+    free(v->meta);
+    memset(v, 0, sizeof *v);
+}
+
+API int cachee_set(cachee_t h, const void *key, size_t key_len,
+                   const void *value, size_t value_len, const void *meta,
+                   size_t meta_len, int64_t ttl_ns, uint32_t flags) {
+    if (in_child()) return CACHEE_E_FORKED;
+    return cacheeGo_set(h, (void *)key, key_len, (void *)value, value_len,
+                        (void *)meta, meta_len, ttl_ns, flags);
+}
+
+API int cachee_delete(cachee_t h, const void *key, size_t key_len) {
+    if (in_child()) return CACHEE_E_FORKED;
+    return cacheeGo_delete(h, (void *)key, key_len);
+}
+
+API int cachee_stats(cachee_t h, char *buf, size_t cap, size_t *len) {
+    if (in_child()) return CACHEE_E_FORKED;
+    return cacheeGo_stats(h, buf, cap, len);
+}
+
+API int cachee_last_error(cachee_t h, char *buf, size_t cap, size_t *len) {
+    if (in_child()) return CACHEE_E_FORKED;
+    return cacheeGo_last_error(h, buf, cap, len);
+}
+
+API int64_t cachee_open_handles(void) {
+    if (in_child()) return CACHEE_E_FORKED;
+    return cacheeGo_open_handles();
+}
+
+API int64_t cachee_goroutines(void) {
+    if (in_child()) return CACHEE_E_FORKED;
+    return cacheeGo_goroutines();
+}
+
+/* malloc that may fail (cgo's C.malloc aborts instead). */
+__attribute__((visibility("hidden"))) void *cachee_abi_copy(const void *src,
+                                                       size_t n, int *ok) {
+    *ok = 1;
+    if (n == 0) return NULL;
+    void *p = malloc(n);
+    if (p == NULL) {
+        *ok = 0;
+        return NULL;
+    }
+    memcpy(p, src, n);
+    return p;
+}

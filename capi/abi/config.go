@@ -1,0 +1,71 @@
+package abi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cachee-dev/cachee/core"
+)
+
+// fileConfig is the JSON document of cachee_open (include/cachee.h).
+type fileConfig struct {
+	Path              *string `json:"path"`
+	L1Bytes           *int64  `json:"l1_bytes"`
+	Promote           *string `json:"promote"`
+	Demote            *bool   `json:"demote"`
+	AllowForeignOwner *bool   `json:"allow_foreign_owner"`
+}
+
+// ParseConfig parses the configuration document of cachee_open: a JSON
+// object with the fields documented in include/cachee.h. Unknown fields,
+// fields of the wrong type or range, trailing data and a missing path are
+// errors.
+func ParseConfig(doc []byte) (core.Config, error) {
+	var fc fileConfig
+	d := json.NewDecoder(bytes.NewReader(doc))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&fc); err != nil {
+		return core.Config{}, fmt.Errorf("config: %w", err)
+	}
+	if _, err := d.Token(); !errors.Is(err, io.EOF) {
+		return core.Config{}, errors.New("config: data after the JSON object")
+	}
+	if len(bytes.TrimSpace(doc)) == 0 || bytes.TrimSpace(doc)[0] != '{' {
+		return core.Config{}, errors.New("config: not a JSON object")
+	}
+	var cfg core.Config
+	if fc.Path == nil || *fc.Path == "" {
+		return cfg, errors.New(`config: "path" is required (a non-empty string)`)
+	}
+	cfg.Path = *fc.Path
+	if fc.L1Bytes != nil {
+		if *fc.L1Bytes < 0 {
+			return cfg, errors.New(`config: "l1_bytes" must be >= 0`)
+		}
+		cfg.L1Bytes = *fc.L1Bytes
+	}
+	if fc.Promote != nil {
+		switch *fc.Promote {
+		case "tinylfu":
+			cfg.Promote = core.PromoteTinyLFU
+		case "always":
+			cfg.Promote = core.PromoteAlways
+		case "never":
+			cfg.Promote = core.PromoteNever
+		default:
+			return cfg, fmt.Errorf(`config: "promote" must be "tinylfu", "always" or "never", not %q`, *fc.Promote)
+		}
+	}
+	if fc.Demote != nil {
+		cfg.NoDemote = !*fc.Demote
+	}
+	if fc.AllowForeignOwner != nil {
+		cfg.AllowForeignOwner = *fc.AllowForeignOwner
+	}
+	return cfg, nil
+}
+
+func statsJSON(st core.Stats) ([]byte, error) { return json.Marshal(st) }

@@ -1,0 +1,187 @@
+// Package l1 is cachee's per-process tier: an in-memory W-TinyLFU cache
+// (github.com/maypok86/otter/v2) bounded by bytes, with a per-entry expiry.
+//
+// L1 is where values wait until they earn a place in L0, the shared-memory
+// table: values demoted out of L0 by this process, and values read from a
+// lower tier that the admission policy kept out of L0. It is private to one
+// process, so the tier engine (package core) guards every entry with the L0
+// generation of its key (see Entry.Gen): a value another process has since
+// rewritten or deleted is never served from here.
+//
+// A Cache is safe for concurrent use. Close stops the goroutines it started
+// and must be the last call.
+package l1
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+)
+
+// Overhead is the bytes counted for each entry beyond its key, value and
+// metadata: otter's node, the Entry struct and the slice headers, roughly.
+const Overhead = 128
+
+// Entry is one value held in L1. Its byte slices belong to the cache once
+// stored: callers must not modify them afterwards, and must not modify the
+// slices of an Entry returned by Get.
+type Entry struct {
+	// Value is the value bytes.
+	Value []byte
+	// Meta is the metadata stored beside the value (opaque).
+	Meta []byte
+	// ExpiresNs is the absolute expiry (CLOCK_REALTIME nanoseconds since
+	// 1970); 0 means never.
+	ExpiresNs int64
+	// Gen is the L0 generation of the key read before the value was
+	// fetched (core/l0 Region.Generation); the engine drops an entry whose
+	// key's generation has moved since.
+	Gen uint32
+}
+
+// Weight returns the bytes an entry of this key counts against the capacity.
+func Weight(key string, e *Entry) uint64 {
+	return uint64(len(key)) + uint64(len(e.Value)) + uint64(len(e.Meta)) + Overhead
+}
+
+// Cache is a byte-bounded L1 cache.
+type Cache struct {
+	c        *otter.Cache[string, *Entry]
+	capacity uint64
+	tasks    sync.WaitGroup
+	mu       sync.Mutex // guards closed against task submission
+	closed   bool
+}
+
+// expiry turns Entry.ExpiresNs into otter's per-entry duration.
+type expiry struct{}
+
+func (expiry) left(e *Entry) time.Duration {
+	if e.ExpiresNs == 0 {
+		return math.MaxInt64
+	}
+	d := time.Duration(e.ExpiresNs - time.Now().UnixNano())
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
+func (x expiry) ExpireAfterCreate(e otter.Entry[string, *Entry]) time.Duration {
+	return x.left(e.Value)
+}
+
+func (x expiry) ExpireAfterUpdate(e otter.Entry[string, *Entry], _ *Entry) time.Duration {
+	return x.left(e.Value)
+}
+
+func (expiry) ExpireAfterRead(e otter.Entry[string, *Entry]) time.Duration {
+	return e.ExpiresAfter()
+}
+
+// New returns a cache holding at most capacity bytes (Weight of every entry
+// summed).
+func New(capacity uint64) (*Cache, error) {
+	l := &Cache{capacity: capacity}
+	c, err := otter.New(&otter.Options[string, *Entry]{
+		MaximumWeight: capacity,
+		Weigher: func(k string, e *Entry) uint32 {
+			w := Weight(k, e)
+			if w > math.MaxUint32 {
+				return math.MaxUint32
+			}
+			return uint32(w)
+		},
+		ExpiryCalculator: expiry{},
+		Executor:         l.run,
+	})
+	if err != nil {
+		return nil, err
+	}
+	l.c = c
+	return l, nil
+}
+
+// run is otter's executor: a goroutine per task, counted so that Close can
+// wait for every one of them.
+func (l *Cache) run(fn func()) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		fn()
+		return
+	}
+	l.tasks.Add(1)
+	l.mu.Unlock()
+	go func() {
+		defer l.tasks.Done()
+		fn()
+	}()
+}
+
+// Get returns the entry of key, or nil if it is absent or expired.
+func (l *Cache) Get(key string) *Entry {
+	e, ok := l.c.GetIfPresent(key)
+	if !ok {
+		return nil
+	}
+	if e.ExpiresNs != 0 && time.Now().UnixNano() >= e.ExpiresNs {
+		l.c.Invalidate(key)
+		return nil
+	}
+	return e
+}
+
+// Set stores e under key, replacing any previous entry. An entry heavier
+// than the whole capacity, or already expired, is not stored.
+func (l *Cache) Set(key string, e *Entry) {
+	if Weight(key, e) > l.capacity {
+		l.c.Invalidate(key)
+		return
+	}
+	if e.ExpiresNs != 0 && time.Now().UnixNano() >= e.ExpiresNs {
+		l.c.Invalidate(key)
+		return
+	}
+	l.c.Set(key, e)
+}
+
+// Delete drops key; it reports whether an entry was there.
+func (l *Cache) Delete(key string) bool {
+	_, ok := l.c.Invalidate(key)
+	return ok
+}
+
+// DeleteIf drops key if its entry is still e (compared by identity), so that
+// a stale entry found by a reader does not remove a newer one.
+func (l *Cache) DeleteIf(key string, e *Entry) {
+	l.c.ComputeIfPresent(key, func(old *Entry) (*Entry, otter.ComputeOp) {
+		if old == e {
+			return nil, otter.InvalidateOp
+		}
+		return old, otter.CancelOp
+	})
+}
+
+// Len returns the approximate number of entries.
+func (l *Cache) Len() int { return l.c.EstimatedSize() }
+
+// Bytes returns the weight of the entries held (approximate while writers
+// run).
+func (l *Cache) Bytes() uint64 { return l.c.WeightedSize() }
+
+// Capacity returns the capacity in bytes.
+func (l *Cache) Capacity() uint64 { return l.capacity }
+
+// Close drops every entry and stops the goroutines of the cache; it waits
+// for them. Close must be the last call.
+func (l *Cache) Close() {
+	l.c.InvalidateAll()
+	l.c.StopAllGoroutines()
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.tasks.Wait()
+}
