@@ -275,8 +275,9 @@
  * that were not admitted into L0).  Another process may rewrite or delete
  * such a key meanwhile, and a later eviction may remove the new value from
  * L0: the copy outside must then not come back.  The key generation table
- * tells it: gentab_n (a power of two, min(ghost_n, CACHEE_L0_GENTAB_MAX))
- * 32-bit counters at gentab_off, the counter of a key being
+ * tells it: gentab_n (a power of two, min(4 x ghost_n, CACHEE_L0_GENTAB_MAX):
+ * 4 counters per entry the index is sized for) 32-bit counters at
+ * gentab_off, the counter of a key being
  * CACHEE_L0_GENTAB_INDEX(hash, gentab_n).  Every cachee_l0_set and every
  * cachee_l0_delete (even of an absent key) increments the key's counter
  * (atomically, sequentially consistent, under the shard lock, before the new
@@ -285,8 +286,12 @@
  * value (cachee_l0_generation, or the table itself through
  * cachee_l0_generation_table) and treats the copy as current only while the
  * counter still has that value.  Keys sharing a counter invalidate each
- * other's copies (a spurious miss, never a stale hit); a copy survives only
- * if 2^32 writes of its counter's keys happen between two of its checks.
+ * other's copies (a spurious miss, never a stale hit): a copy outside L0
+ * lives, on average, until gentab_n writes of other keys have happened
+ * (1/e of copies survive that many), so its lifetime is bounded by the
+ * write rate of the whole region.  A copy is wrongly kept only if exactly
+ * a multiple of 2^32 writes of its counter's keys happen between two of its
+ * checks.
  * A writer killed between the increment and the publication leaves one
  * spurious increment.  Nothing to repair.
  *
@@ -1013,8 +1018,9 @@ int cachee_l0_load_held(cachee_l0 *h, uint64_t key_hash, int *held);
 /** Layout version; part of the format word.  2: the key generation table. */
 #define CACHEE_L0_LAYOUT_VERSION 2u
 
-/** Largest number of key generation counters (see KEY GENERATIONS). */
-#define CACHEE_L0_GENTAB_MAX 65536u
+/** Largest number of key generation counters (see KEY GENERATIONS):
+ *  4 Mi counters, 16 MiB. */
+#define CACHEE_L0_GENTAB_MAX (1u << 22)
 /** The counter of a key hash in a table of n (a power of two) counters. */
 #define CACHEE_L0_GENTAB_INDEX(hash, n) \
     ((uint32_t)(((uint64_t)(hash) >> 24) & ((uint64_t)(n) - 1)))

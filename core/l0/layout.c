@@ -71,8 +71,11 @@ int l0_layout(const l0_params *p, l0_geom *g) {
     if (g->shard_slots < 16) g->shard_slots = 16;
     if (g->shard_slots > (1ull << 31)) return CACHEE_L0_E_SIZE;
     g->ghost_n = pow2_ceil(p->max_entries < 1024 ? 1024 : p->max_entries);
-    g->gentab_n = g->ghost_n < CACHEE_L0_GENTAB_MAX ? g->ghost_n
-                                                    : CACHEE_L0_GENTAB_MAX;
+    /* 4 counters per entry the index holds: copies outside L0 (L1 may hold
+     * many times what L0 holds) are invalidated by other keys' writes only
+     * as often as a write lands on their counter. */
+    g->gentab_n = 4 * g->ghost_n < CACHEE_L0_GENTAB_MAX ? 4 * g->ghost_n
+                                                        : CACHEE_L0_GENTAB_MAX;
 
     uint64_t arena_align = p->seg_size < (2u << 20) ? p->seg_size : (2u << 20);
     if (p->hugetlb_page > arena_align) arena_align = p->hugetlb_page;
