@@ -1,0 +1,172 @@
+package capitest_test
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cachee-dev/cachee/capi/internal/capitest"
+	"github.com/cachee-dev/cachee/core/l0"
+)
+
+var seq atomic.Int64
+
+func region(t *testing.T) string {
+	t.Helper()
+	p := fmt.Sprintf("/dev/shm/cachee-capitest-%d-%d", os.Getpid(), seq.Add(1))
+	r, err := l0.Open(p, l0.Options{Size: 8 << 20, Create: true, Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	t.Cleanup(func() { l0.Unlink(p) })
+	return p
+}
+
+func cfg(p string, extra string) string {
+	return fmt.Sprintf(`{"path": %q, "l1_bytes": 1048576%s}`, p, extra)
+}
+
+func TestRoundTripThroughC(t *testing.T) {
+	p := region(t)
+	h, rc := capitest.Open(cfg(p, `, "promote": "always", "demote": true`))
+	if rc != capitest.OK || h == 0 {
+		t.Fatalf("open: %d", rc)
+	}
+	if rc := capitest.Set(h, []byte("k"), []byte("v"), []byte("meta"), int64(time.Hour), 0); rc != capitest.OK {
+		t.Fatal(rc)
+	}
+	v, rc := capitest.Get(h, []byte("k"), 0)
+	if rc != capitest.OK || string(v.Data) != "v" || string(v.Meta) != "meta" || v.Tier != 0 || v.ExpiresNs == 0 {
+		t.Fatalf("get: %d %+v", rc, v)
+	}
+	if _, rc := capitest.Get(h, []byte("k"), capitest.SkipL0); rc != capitest.NotFound {
+		t.Fatalf("SKIP_L0 of an L0-only key: %d", rc)
+	}
+	if rc := capitest.Set(h, []byte("k"), []byte("w"), nil, 0, 1); rc != capitest.Exists {
+		t.Fatal(rc)
+	}
+	js, rc := capitest.Stats(h)
+	if rc != capitest.OK || !strings.Contains(js, `"name":"l1"`) || !strings.Contains(js, `"latency_ns"`) {
+		t.Fatalf("stats %d %s", rc, js)
+	}
+	if rc := capitest.Delete(h, []byte("k")); rc != capitest.OK {
+		t.Fatal(rc)
+	}
+	if rc := capitest.Delete(h, []byte("k")); rc != capitest.NotFound {
+		t.Fatal(rc)
+	}
+	if rc := capitest.Close(h); rc != capitest.OK {
+		t.Fatal(rc)
+	}
+}
+
+func TestErrorsThroughC(t *testing.T) {
+	p := region(t)
+	for _, c := range []struct {
+		cfg string
+		rc  int
+	}{
+		{`{`, capitest.EConfig},
+		{`[]`, capitest.EConfig},
+		{`{"path": 1}`, capitest.EConfig},
+		{`{"path": "x", "bogus": 1}`, capitest.EConfig},
+		{`{"path": "x", "demote": "yes"}`, capitest.EConfig},
+		{`{"path": "x"} {}`, capitest.EConfig},
+		{`{"path": "/dev/shm/cachee-capitest-absent"}`, capitest.EL0},
+	} {
+		if h, rc := capitest.Open(c.cfg); rc != c.rc || h != 0 {
+			t.Errorf("open(%s) = %d, %d; want %d", c.cfg, h, rc, c.rc)
+		}
+		if msg, _ := capitest.LastError(0); msg == "" {
+			t.Errorf("open(%s): no message", c.cfg)
+		}
+	}
+	h, rc := capitest.Open(cfg(p, ""))
+	if rc != capitest.OK {
+		t.Fatal(rc)
+	}
+	if _, rc := capitest.Get(h, nil, 0); rc != capitest.EInvalid {
+		t.Fatal(rc)
+	}
+	if msg, rc := capitest.LastError(h); rc != capitest.OK || !strings.Contains(msg, "cachee_get") {
+		t.Fatalf("%d %q", rc, msg)
+	}
+	if rc := capitest.Set(h, []byte("k"), nil, make([]byte, 5000), 0, 0); rc != capitest.EL0 {
+		t.Fatal(rc)
+	}
+	if msg, _ := capitest.LastError(h); !strings.Contains(msg, "-31005") {
+		t.Fatalf("%q", msg)
+	}
+	capitest.Close(h)
+	if _, rc := capitest.Get(h, []byte("k"), 0); rc != capitest.EHandle {
+		t.Fatal(rc)
+	}
+	if _, rc := capitest.LastError(h); rc != capitest.EHandle {
+		t.Fatal(rc)
+	}
+	if rc := capitest.Close(h); rc != capitest.EHandle {
+		t.Fatal(rc)
+	}
+}
+
+// C threads and goroutines on the same handles, then everything closed:
+// no handle and no goroutine is left.
+func TestConcurrentThenNoLeaks(t *testing.T) {
+	g0 := capitest.Goroutines()
+	h0 := capitest.OpenHandles()
+	p := region(t)
+	var hs []uint64
+	for i := 0; i < 3; i++ {
+		h, rc := capitest.Open(cfg(p, ""))
+		if rc != capitest.OK {
+			t.Fatal(rc)
+		}
+		hs = append(hs, h)
+	}
+	if capitest.OpenHandles() != h0+3 {
+		t.Fatalf("open handles %d", capitest.OpenHandles())
+	}
+	var wg sync.WaitGroup
+	for _, h := range hs {
+		wg.Add(2)
+		go func(h uint64) {
+			defer wg.Done()
+			if f := capitest.Threads(h, 4, 2000); f != 0 {
+				t.Errorf("%d failures in C threads", f)
+			}
+		}(h)
+		go func(h uint64) {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				k := []byte(fmt.Sprint("ct-", i%100))
+				if v, rc := capitest.Get(h, k, 0); rc == capitest.OK && string(v.Data) != fmt.Sprint("value-", i%100) {
+					t.Errorf("%s = %q", k, v.Data)
+					return
+				}
+			}
+		}(h)
+	}
+	wg.Wait()
+	for _, h := range hs {
+		if rc := capitest.Close(h); rc != capitest.OK {
+			t.Fatal(rc)
+		}
+	}
+	if capitest.OpenHandles() != h0 {
+		t.Fatalf("open handles %d after close", capitest.OpenHandles())
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for capitest.Goroutines() > g0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if g := capitest.Goroutines(); g > g0 {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines, %d before:\n%s", g, g0, buf[:runtime.Stack(buf, true)])
+	}
+}
