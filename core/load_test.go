@@ -1,0 +1,86 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cachee-dev/cachee/core"
+)
+
+func TestGetOrLoadComputesOnce(t *testing.T) {
+	p := region(t, 8<<20)
+	// Several Caches over one region stand for several processes.
+	var cs []*core.Cache
+	for i := 0; i < 3; i++ {
+		cs = append(cs, open(t, core.Config{Path: p, L1Bytes: 1 << 20}))
+	}
+	var calls atomic.Int64
+	load := func(ctx context.Context, k []byte) ([]byte, core.SetOptions, error) {
+		calls.Add(1)
+		time.Sleep(50 * time.Millisecond)
+		return append([]byte("computed-"), k...), core.SetOptions{TTL: time.Hour}, nil
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			v, err := cs[i%3].GetOrLoad(ctx, []byte("key"), load)
+			if err != nil || string(v.Data) != "computed-key" {
+				t.Errorf("%q %v", v.Data, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("load called %d times", n)
+	}
+	// Present now: no load at all.
+	if _, err := cs[0].GetOrLoad(ctx, []byte("key"), load); err != nil || calls.Load() != 1 {
+		t.Fatal(err, calls.Load())
+	}
+}
+
+func TestGetOrLoadErrorsAndTakeover(t *testing.T) {
+	p := region(t, 8<<20)
+	c := open(t, core.Config{Path: p, LoadWait: 300 * time.Millisecond})
+	boom := errors.New("boom")
+	if _, err := c.GetOrLoad(ctx, []byte("e"), func(context.Context, []byte) ([]byte, core.SetOptions, error) {
+		return nil, core.SetOptions{}, boom
+	}); !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if _, err := c.GetOrLoad(ctx, []byte("e"), nil); !errors.Is(err, core.ErrInvalid) {
+		t.Fatal(err)
+	}
+	// A loader that never finishes: the waiter gives up after LoadWait and
+	// computes itself; a waiter whose ctx ends returns ctx.Err().
+	hold := make(chan struct{})
+	started := make(chan struct{})
+	go c.GetOrLoad(ctx, []byte("slow"), func(context.Context, []byte) ([]byte, core.SetOptions, error) {
+		close(started)
+		<-hold
+		return []byte("late"), core.SetOptions{}, nil
+	})
+	<-started
+	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+	defer cancel()
+	if _, err := c.GetOrLoad(short, []byte("slow"), func(context.Context, []byte) ([]byte, core.SetOptions, error) {
+		return []byte("mine"), core.SetOptions{}, nil
+	}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	v, err := c.GetOrLoad(ctx, []byte("slow"), func(context.Context, []byte) ([]byte, core.SetOptions, error) {
+		return []byte("mine"), core.SetOptions{}, nil
+	})
+	if err != nil || string(v.Data) != "mine" || time.Since(t0) < 250*time.Millisecond {
+		t.Fatalf("%q %v after %v", v.Data, err, time.Since(t0))
+	}
+	close(hold)
+	time.Sleep(20 * time.Millisecond)
+}
