@@ -7,8 +7,13 @@ visibility and -Werror.  Environment:
   CACHEE_SANITIZE=1   build with AddressSanitizer and UBSan (run Python with
                       LD_PRELOAD=$(gcc -print-file-name=libasan.so))
 
-Native libraries beyond the extension (libcachee.so from the Go core) are
-built by BuildExt.build_native_libraries, one more step of the same command.
+  CACHEE_NO_GO=1      build without libcachee.so (no Go needed; L0 only)
+  GO=/path/to/go      the Go toolchain to use (default: `go` on PATH)
+
+libcachee.so, the Go core (the tiers beyond L0), is built by
+BuildExt.build_native_libraries with `go build -buildmode=c-shared` into the
+package directory, beside the extension, which dlopens it lazily.  Without Go
+the package builds anyway (with a warning) and works with L0 only.
 """
 import glob
 import os
@@ -67,13 +72,58 @@ class BuildExt(build_ext):
                 % " and ".join(problems))
 
     def build_native_libraries(self):
-        """Hook for libraries shipped in the package (none yet: the Go core
-        adds libcachee.so here)."""
+        """Build libcachee.so (the Go core: the tiers beyond L0) into the
+        package, beside the extension: build_lib/cachee/ (wheels), or
+        python/cachee/ with --inplace.
+
+        Without a Go toolchain (or with CACHEE_NO_GO=1) the package is built
+        without it and a warning says so: L0 works, and a cache configured
+        with l1_bytes raises TiersUnavailableError at its first tier use.
+        A failing `go build` is an error (CACHEE_NO_GO=1 skips it)."""
+        if self.inplace:
+            out_dir = os.path.join(HERE, "python", "cachee")
+        else:
+            out_dir = os.path.join(self.build_lib, "cachee")
+        target = os.path.join(out_dir, "libcachee.so")
+        if os.environ.get("CACHEE_NO_GO", "") not in ("", "0"):
+            self.warn_no_go("CACHEE_NO_GO is set")
+            return
+        go = shutil.which(os.environ.get("GO", "go"))
+        if go is None:
+            self.warn_no_go("no Go toolchain on PATH (`go`)")
+            return
+        if not os.path.isfile(os.path.join(HERE, "capi", "main.go")):
+            self.warn_no_go("the Go sources (capi/, core/, go.mod) are not in this tree")
+            return
+        os.makedirs(out_dir, exist_ok=True)
+        env = dict(os.environ, CGO_ENABLED="1")
+        cmd = [go, "build", "-buildmode=c-shared", "-trimpath", "-o", target, "./capi"]
+        print("building libcachee.so: " + " ".join(cmd), flush=True)
+        r = subprocess.run(cmd, cwd=HERE, env=env)
+        # go writes the cgo header beside the library; the package ships
+        # include/cachee.h's contract, not that.
+        header = os.path.splitext(target)[0] + ".h"
+        if os.path.exists(header):
+            os.remove(header)
+        if r.returncode != 0:
+            sys.exit("cachee: `%s` failed (exit %d).  Fix the Go build, or set "
+                     "CACHEE_NO_GO=1 to build cachee without its tiers (L0 only)."
+                     % (" ".join(cmd), r.returncode))
+
+    @staticmethod
+    def warn_no_go(why):
+        bar = "*" * 72
+        sys.stderr.write(
+            "\n%s\ncachee: building WITHOUT libcachee.so (the Go core) because %s.\n"
+            "The shared-memory cache (L0) works.  The tiers beyond it do not:\n"
+            "SharedCache(..., l1_bytes=N) raises cachee.TiersUnavailableError at its\n"
+            "first tier use.  To get them, install Go 1.22+ (https://go.dev/dl/) and\n"
+            "reinstall cachee.\n%s\n\n" % (bar, why, bar))
 
 
 cflags = ["-std=gnu11", "-O2", "-fvisibility=hidden", "-Wall", "-Wextra",
           "-Werror", "-Wno-missing-field-initializers", "-fno-strict-aliasing"]
-ldflags = ["-lpthread"]
+ldflags = ["-lpthread", "-ldl"]
 if sanitize():
     san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
            "-fno-sanitize-recover=undefined"]

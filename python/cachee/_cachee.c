@@ -1,9 +1,10 @@
 /*
  * _cachee.c -- the cachee._cachee extension module: registers the types of
  * _ext/ and a few module functions.  Importing it starts no thread and loads
- * no Go runtime (the tiers beyond L0 are loaded lazily, later).
+ * no Go runtime (the tiers beyond L0 are loaded lazily: _ext/tiers.c).
  */
 #include "_ext/ext.h"
+#include "_ext/tiers.h"
 
 static PyObject *mod_unlink(PyObject *m, PyObject *path) {
     (void)m;
@@ -33,6 +34,11 @@ static PyMethodDef module_methods[] = {
     {"key_hash", (PyCFunction)mod_hash, METH_O,
      "key_hash(key) -> int\n\nXXH3-64 of the key's bytes (str keys as UTF-8): the hash "
      "every cachee implementation uses."},
+    {"_tiers_state", (PyCFunction)tiers_state, METH_NOARGS,
+     "Internal: whether libcachee.so is loaded in this process, by which pid, "
+     "whether this is a fork child of that process, the path, the load error."},
+    {"_tiers_goroutines", (PyCFunction)tiers_goroutines, METH_NOARGS,
+     "Internal: (goroutines, open tier handles) of libcachee, or None."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -113,3 +113,17 @@ def pss_kib(pid):
             if line.startswith("Pss:"):
                 return int(line.split()[1])
     raise RuntimeError("no Pss line for pid %d" % pid)
+
+
+NO_LIBCACHEE = ("libcachee.so is not built (no Go toolchain when the package was "
+                "built): the tier tests need it")
+
+
+def libcachee_available():
+    """Is libcachee.so beside the imported extension (or named by
+    $CACHEE_LIBCACHEE)?  Checked without loading it."""
+    env = os.environ.get("CACHEE_LIBCACHEE")
+    if env:
+        return os.path.exists(env)
+    return os.path.exists(os.path.join(os.path.dirname(os.path.abspath(cachee.__file__)),
+                                       "libcachee.so"))

@@ -5,7 +5,10 @@ master at import (gunicorn --preload), then serves it from the workers.
   GET  /numpy?key=K[&sleep=S]  {"sum", "shape", "dtype", ...}
   POST /set?key=K              stores the request body under K
   GET  /stats                  cache.stats()
-The region path comes from $CACHEE_TEST_REGION.
+  GET  /tiers?key=K            cache.get(K) (a miss loads the tiers when
+                               l1_bytes is set), then the tier state
+The region path comes from $CACHEE_TEST_REGION; $CACHEE_TEST_L1 (bytes), when
+set, configures L1 at import -- in the master, which must not load it.
 """
 import json
 import os
@@ -20,7 +23,8 @@ PATH = os.environ["CACHEE_TEST_REGION"]
 MASTER_PID = os.getpid()
 N = 100
 
-cache = cachee.SharedCache(PATH, size_bytes=16 << 20)
+L1 = int(os.environ.get("CACHEE_TEST_L1") or 0)
+cache = cachee.SharedCache(PATH, size_bytes=16 << 20, l1_bytes=L1 or None)
 for i in range(N):
     cache.set("master:%d" % i, b"master-value-%d" % i)
     cache.set_numpy("vec:%d" % i, np.full(32, i, dtype=np.float32))
@@ -51,6 +55,11 @@ def app(environ, start_response):
             body["stored"] = key
         elif path == "/stats":
             body["stats"] = cache.stats()
+        elif path == "/tiers":
+            v = cache.get(key)
+            body["value"] = None if v is None else v.decode()
+            body["state"] = cachee._cachee._tiers_state()
+            body["tiers"] = cache.stats().get("tiers")
         else:
             status = "404 Not Found"
     except Exception as e:  # report, do not kill the worker

@@ -46,12 +46,16 @@ def concurrent_gets(port, paths):
 
 @pytest.fixture
 def server(region_path):
+    yield from start_server(region_path)
+
+
+def start_server(region_path, **env):
     port = free_port()
     log = tempfile.TemporaryFile()
     cmd = [sys.executable, "-m", "gunicorn", "--preload", "-w", str(WORKERS),
            "-k", "sync", "-b", "127.0.0.1:%d" % port, "--chdir", tu.TESTS_DIR,
            "--timeout", "60", "--graceful-timeout", "5", "gunicorn_app:app"]
-    proc = subprocess.Popen(cmd, env=tu.child_env(CACHEE_TEST_REGION=region_path),
+    proc = subprocess.Popen(cmd, env=tu.child_env(CACHEE_TEST_REGION=region_path, **env),
                             stdout=log, stderr=subprocess.STDOUT)
 
     def output():
@@ -128,3 +132,41 @@ def test_gunicorn_preload_workers_share_the_cache(server, region_path):
     stats = request(port, "GET", "/stats")["stats"]
     # the master and every worker that answered are attached
     assert stats["live_processes"] >= len(pids | others | {writer}) + 1, stats
+
+
+@pytest.fixture
+def server_l1(region_path):
+    yield from start_server(region_path, CACHEE_TEST_L1=str(1 << 20))
+
+
+def test_gunicorn_preload_tiers_configured_at_import_used_after_fork(server_l1, region_path):
+    """The app configures L1 (l1_bytes) at import in the master, which does
+    not load libcachee; each worker loads its own Go runtime at its first
+    miss and uses the tiers; the master never loads them."""
+    if not tu.libcachee_available():
+        pytest.skip(tu.NO_LIBCACHEE)
+    proc, port, output = server_l1
+    master = proc.pid
+    seen = {}
+    for round_ in range(6):
+        rs = concurrent_gets(port, ["/tiers?key=absent-%d-%d&sleep=0.2" % (round_, i)
+                                    for i in range(8)])
+        for r in rs:
+            assert r["value"] is None, r
+            assert r["pid"] != master and r["ppid"] == master, r
+            st = r["state"]
+            # loaded in this very worker, after the fork
+            assert st["loaded"] and st["usable"] and not st["forked"], (r, output())
+            assert st["pid"] == r["pid"], r
+            names = [t["name"] for t in r["tiers"]]
+            assert "l1" in names, r
+            seen[r["pid"]] = r
+        if len(seen) >= 2:
+            break
+    assert len(seen) >= 2, "requests all went to one worker\n%s" % output()
+    # L0 still serves what the master stored, with tiers loaded
+    r = request(port, "GET", "/tiers?key=master:3")
+    assert r["value"] == "master-value-3", r
+    # the master never loaded the library
+    with open("/proc/%d/maps" % master) as f:
+        assert "libcachee" not in f.read()

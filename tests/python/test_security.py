@@ -1116,6 +1116,11 @@ def test_no_pickle_marshal_eval_or_exec():
                     r"PyEval_Eval\w*", r"\"(eval|exec|compile|loads|__import__)\"",
                     r"PyImport_ImportModuleLevel\w*", r"PyImport_Import\b"):
             for m in re.finditer(pat, code, flags=re.I):
+                # tiers.c parses libcachee's statistics with json.loads (JSON
+                # builds only dicts, lists, strings and numbers)
+                if m.group(0) == '"loads"' and path.endswith("tiers.c") and \
+                        'PyImport_ImportModule("json")' in code:
+                    continue
                 bad.append((path, code.count("\n", 0, m.start()) + 1, m.group(0)))
         for m in re.finditer(r"PyImport_ImportModule\w*\s*\(\s*\"([^\"]*)\"", code):
             if m.group(1) not in ALLOWED_C_IMPORTS:

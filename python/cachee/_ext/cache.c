@@ -18,6 +18,7 @@
 
 #include "ext.h"
 #include "npy.h"
+#include "tiers.h"
 
 #define GIL_RELEASE_BYTES (64 * 1024)
 
@@ -156,6 +157,10 @@ static int store(CacheObject *c, const KeyBytes *k, const void *data, size_t len
         raise_l0(rc, NULL);
         return -1;
     }
+    /* Tiers loaded in this process: drop its L1 copy, write through below. */
+    if (__builtin_expect(c->tier_h != 0, 0) &&
+        tiers_after_set(c, k, data, len, meta, meta_len, ttl) < 0)
+        return -1;
     return 0;
 }
 
@@ -229,6 +234,31 @@ static ViewObject *read_view(CacheObject *c, const KeyBytes *k, int *missing,
     return NULL;
 }
 
+/* After an L0 miss: the value from the tiers as a bytes copy, or NULL with
+ * *missing set (no tiers configured, or a miss there too), or NULL with an
+ * exception. */
+static PyObject *tier_bytes(CacheObject *c, const KeyBytes *k, int *missing) {
+    *missing = 1;
+    if (!tiers_configured(c)) return NULL;
+    cachee_value v;
+    int rc = tiers_get(c, k, 0, &v);
+    if (rc <= 0) {
+        if (rc < 0) *missing = 0;
+        return NULL;
+    }
+    *missing = 0;
+    PyObject *out = PyBytes_FromStringAndSize(v.data, (Py_ssize_t)v.len);
+    tiers_value_free(&v);
+    return out;
+}
+
+/* read_bytes, then the tiers on a miss. */
+static PyObject *read_bytes_tiered(CacheObject *c, const KeyBytes *k, int *missing) {
+    PyObject *out = read_bytes(c, k, missing);
+    if (*missing) out = tier_bytes(c, k, missing);
+    return out;
+}
+
 static PyObject *cache_get(CacheObject *c, PyObject *const *args, Py_ssize_t n) {
     if (n < 1 || n > 2) {
         PyErr_SetString(PyExc_TypeError, "get(key, default=None)");
@@ -238,7 +268,7 @@ static PyObject *cache_get(CacheObject *c, PyObject *const *args, Py_ssize_t n) 
     KeyBytes k;
     if (key_get(args[0], &k) < 0) return NULL;
     int missing;
-    PyObject *out = read_bytes(c, &k, &missing);
+    PyObject *out = read_bytes_tiered(c, &k, &missing);
     if (missing) {
         PyObject *dflt = n > 1 ? args[1] : Py_None;
         Py_INCREF(dflt);
@@ -252,7 +282,7 @@ static PyObject *cache_getitem(CacheObject *c, PyObject *key) {
     KeyBytes k;
     if (key_get(key, &k) < 0) return NULL;
     int missing;
-    PyObject *out = read_bytes(c, &k, &missing);
+    PyObject *out = read_bytes_tiered(c, &k, &missing);
     if (missing) PyErr_SetObject(PyExc_KeyError, key);
     return out;
 }
@@ -269,6 +299,19 @@ static PyObject *cache_get_view(CacheObject *c, PyObject *key) {
 
 static PyObject *cache_get_buffer(CacheObject *c, PyObject *key) {
     PyObject *v = cache_get_view(c, key);
+    if (v == Py_None && tiers_configured(c)) {
+        /* L1 hits are copies: a read-only memoryview of private bytes. */
+        KeyBytes k;
+        int missing;
+        if (key_get(key, &k) < 0) return NULL;
+        PyObject *b = tier_bytes(c, &k, &missing);
+        if (missing) return v;
+        Py_DECREF(v);
+        if (b == NULL) return NULL;
+        PyObject *mv = PyMemoryView_FromObject(b);
+        Py_DECREF(b);
+        return mv;
+    }
     if (v == NULL || v == Py_None) return v;
     PyObject *mv = PyMemoryView_FromObject(v);
     Py_DECREF(v);
@@ -328,6 +371,16 @@ static PyObject *cache_get_numpy(CacheObject *c, PyObject *const *args,
         cachee_l0_view v;
         int rc = cachee_l0_read_begin(c->h, k.data, (size_t)k.len, &v);
         if (rc == CACHEE_L0_NOTFOUND) {
+            if (tiers_configured(c)) {
+                cachee_value tv;
+                int tr = tiers_get(c, &k, 0, &tv);
+                if (tr < 0) return NULL;
+                if (tr == 1) {
+                    PyObject *arr = tiers_copy_to_ndarray(&tv, shape, dtype);
+                    tiers_value_free(&tv);
+                    return arr;
+                }
+            }
             Py_INCREF(dflt);
             return dflt;
         }
@@ -400,6 +453,18 @@ static PyObject *cache_get_stored(CacheObject *c, PyObject *const *args, Py_ssiz
     if (key_get(args[0], &k) < 0) return NULL;
     int missing;
     ViewObject *view = read_view(c, &k, &missing, NULL);
+    if (missing && tiers_configured(c)) {
+        cachee_value tv;
+        int tr = tiers_get(c, &k, 0, &tv);
+        if (tr < 0) return NULL;
+        if (tr == 1) {
+            PyObject *out = meta_is_raw(tv.meta, (uint32_t)tv.meta_len)
+                                ? PyBytes_FromStringAndSize(tv.data, (Py_ssize_t)tv.len)
+                                : tiers_copy_to_ndarray(&tv, Py_None, Py_None);
+            tiers_value_free(&tv);
+            return out;
+        }
+    }
     if (missing) {
         PyObject *dflt = n > 1 ? args[1] : Py_None;
         Py_INCREF(dflt);
@@ -463,12 +528,14 @@ static int cache_setitem(CacheObject *c, PyObject *key, PyObject *value) {
     if (key_get(key, &k) < 0) return -1;
     if (value == NULL) { /* del cache[key] */
         int rc = cachee_l0_delete(c->h, k.data, (size_t)k.len);
-        if (rc == CACHEE_L0_NOTFOUND) {
-            PyErr_SetObject(PyExc_KeyError, key);
+        if (rc != 0 && rc != CACHEE_L0_NOTFOUND) {
+            raise_l0(rc, NULL);
             return -1;
         }
-        if (rc != 0) {
-            raise_l0(rc, NULL);
+        int tr = c->tier_h ? tiers_after_delete(c, &k) : 0;
+        if (tr < 0) return -1;
+        if (rc == CACHEE_L0_NOTFOUND && tr == 0) {
+            PyErr_SetObject(PyExc_KeyError, key);
             return -1;
         }
         return 0;
@@ -521,9 +588,11 @@ static PyObject *cache_delete(CacheObject *c, PyObject *key) {
     KeyBytes k;
     if (key_get(key, &k) < 0) return NULL;
     int rc = cachee_l0_delete(c->h, k.data, (size_t)k.len);
-    if (rc == CACHEE_L0_NOTFOUND) Py_RETURN_FALSE;
-    if (rc != 0) return raise_l0(rc, NULL);
-    Py_RETURN_TRUE;
+    if (rc != 0 && rc != CACHEE_L0_NOTFOUND) return raise_l0(rc, NULL);
+    /* Tiers loaded here: drop this process's L1 copy (and the lower tiers'). */
+    int tr = c->tier_h ? tiers_after_delete(c, &k) : 0;
+    if (tr < 0) return NULL;
+    return PyBool_FromLong(rc == 0 || tr == 1);
 }
 
 static int cache_contains(CacheObject *c, PyObject *key) {
@@ -534,6 +603,13 @@ static int cache_contains(CacheObject *c, PyObject *key) {
     if (rc < 0) {
         raise_l0(rc, NULL);
         return -1;
+    }
+    if (rc == 0 && tiers_configured(c)) {
+        cachee_value tv;
+        int tr = tiers_get(c, &k, CACHEE_GET_NO_PROMOTE, &tv);
+        if (tr < 0) return -1;
+        if (tr == 1) tiers_value_free(&tv);
+        return tr;
     }
     return rc;
 }
@@ -635,7 +711,7 @@ static PyObject *cache_get_many(CacheObject *c, PyObject *keys) {
             Py_CLEAR(out);
             break;
         }
-        PyObject *v = read_bytes(c, &k, &missing);
+        PyObject *v = read_bytes_tiered(c, &k, &missing);
         if (missing) continue;
         if (v == NULL || PyDict_SetItem(out, key, v) < 0) Py_CLEAR(out);
         Py_XDECREF(v);
@@ -657,6 +733,7 @@ static PyObject *cache_get_numpy_batch(CacheObject *c, PyObject *args, PyObject 
     size_t *kl = PyMem_Malloc(sizeof *kl * (size_t)(n ? n : 1));
     cachee_l0_view *vs = PyMem_Calloc((size_t)(n ? n : 1), sizeof *vs);
     int *res = PyMem_Malloc(sizeof *res * (size_t)(n ? n : 1));
+    cachee_value *tv = NULL; /* values from the tiers, for keys L0 missed */
     ValueLayout first;
     memset(&first, 0, sizeof first);
     if (!kp || !kl || !vs || !res) {
@@ -679,11 +756,29 @@ static PyObject *cache_get_numpy_batch(CacheObject *c, PyObject *args, PyObject 
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
+        if (res[i] == CACHEE_L0_NOTFOUND && tiers_configured(c)) {
+            if (tv == NULL && (tv = PyMem_Calloc((size_t)n, sizeof *tv)) == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            int tr = tiers_get(c, &(KeyBytes){kp[i], (Py_ssize_t)kl[i]}, 0, &tv[i]);
+            if (tr < 0) goto done;
+            if (tr == 1) {
+                res[i] = 1; /* served by a tier: a private copy, no pin */
+                vs[i].data = tv[i].data;
+                vs[i].len = tv[i].len;
+                vs[i].meta = tv[i].meta;
+                vs[i].meta_len = (uint32_t)tv[i].meta_len;
+                vs[i].pin_ = 0;
+                continue;
+            }
+        }
         if (res[i] == CACHEE_L0_NOTFOUND) {
             PyErr_Format(PyExc_KeyError, "get_numpy_batch: key %R is not in the cache",
                          PySequence_Fast_GET_ITEM(seq, i));
             goto done;
         }
+        if (res[i] == 1) continue;
         if (res[i] != 0) {
             raise_l0(res[i], NULL);
             goto done;
@@ -731,6 +826,10 @@ done:
     if (vs && res)
         for (Py_ssize_t i = 0; i < n; i++)
             if (res[i] == 0 && vs[i].pin_) cachee_l0_release(c->h, &vs[i]);
+    if (tv != NULL) {
+        for (Py_ssize_t i = 0; i < n; i++) tiers_value_free(&tv[i]);
+        PyMem_Free(tv);
+    }
     PyMem_Free(kp);
     PyMem_Free(kl);
     PyMem_Free(vs);
@@ -786,6 +885,20 @@ static PyObject *cache_stats(CacheObject *c, PyObject *unused) {
         Py_DECREF(d);
         return NULL;
     }
+    if (tiers_configured(c)) {
+        /* None until this process has used the tiers (and in a fork child). */
+        PyObject *t = tiers_stats(c);
+        if (t == NULL || PyDict_SetItemString(d, "tiers", t) < 0) {
+            Py_XDECREF(t);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(t);
+        if (dict_u64(d, "l1_bytes", c->l1_bytes) < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
     return d;
 }
 
@@ -808,8 +921,9 @@ static PyObject *cache_check(CacheObject *c, PyObject *unused) {
 static PyObject *cache_close(CacheObject *c, PyObject *unused) {
     (void)unused;
     vcache_clear(c);
-    c->h = NULL;
+    c->h = NULL; /* closed from here on, also for threads in tier calls */
     Py_CLEAR(c->region); /* views keep the mapping until they are freed */
+    tiers_close(c);  /* waits for tier calls in flight (GIL released) */
     Py_RETURN_NONE;
 }
 
@@ -849,7 +963,7 @@ static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"path", "size_gb", "size_bytes", "mode", "create",
                              "max_entries", "segment_size", "max_procs", "huge_pages",
                              "allow_foreign_owner", "allow_loose_mode", "allow_any_fs",
-                             "open_timeout", "view_cache", NULL};
+                             "open_timeout", "view_cache", "l1_bytes", NULL};
     PyObject *path = NULL, *size_gb = NULL, *size_bytes = Py_None;
     unsigned int mode = 0600, segment_size = 0, max_procs = 0;
     int create = 1, huge = 0, foreign = 0, loose = 0, anyfs = 0;
@@ -857,15 +971,34 @@ static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
     double timeout = 5.0;
     int view_cache = 1024;
     int default_size = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO$OIpKIIppppdi", kwlist, &path,
+    PyObject *l1 = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO$OIpKIIppppdiO", kwlist, &path,
                                      &size_gb, &size_bytes, &mode, &create, &max_entries,
                                      &segment_size, &max_procs, &huge, &foreign, &loose,
-                                     &anyfs, &timeout, &view_cache))
+                                     &anyfs, &timeout, &view_cache, &l1))
         return -1;
+    uint64_t l1_bytes = 0;
+    if (l1 != Py_None) {
+        /* Only recorded: nothing is loaded until a read misses L0. */
+        if (!PyLong_Check(l1) || PyBool_Check(l1)) {
+            PyErr_Format(PyExc_TypeError, "l1_bytes must be an int (bytes) or None, not %.100s",
+                         Py_TYPE(l1)->tp_name);
+            return -1;
+        }
+        int over = 0;
+        long long v = PyLong_AsLongLongAndOverflow(l1, &over);
+        if (v == -1 && PyErr_Occurred()) return -1;
+        if (over || v < 0 || v > (1ll << 50)) {
+            PyErr_Format(PyExc_ValueError, "l1_bytes must be 0..2**50 bytes (got %R)", l1);
+            return -1;
+        }
+        l1_bytes = (uint64_t)v;
+    }
     if (c->region) { /* __init__ called twice */
         vcache_clear(c);
         c->h = NULL;
         Py_CLEAR(c->region);
+        tiers_close(c);
     }
     cachee_l0_options o;
     cachee_l0_options_init(&o);
@@ -964,6 +1097,9 @@ static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
     if (r == NULL) return -1;
     c->region = r;
     c->h = r->h;
+    c->l1_bytes = l1_bytes;
+    c->allow_foreign = foreign;
+    c->tier_h = 0;
     PyMem_Free(c->vcache);
     c->vcache = NULL;
     c->vcache_mask = UINT32_MAX;
@@ -1002,6 +1138,7 @@ static PyObject *cache_open(PyTypeObject *type, PyObject *args, PyObject *kw) {
 static void cache_dealloc(CacheObject *c) {
     PyObject_GC_UnTrack(c);
     if (c->weakreflist) PyObject_ClearWeakRefs((PyObject *)c);
+    tiers_close(c);
     vcache_clear(c);
     PyMem_Free(c->vcache);
     Py_XDECREF(c->region);
@@ -1022,6 +1159,7 @@ static int cache_clear_refs(CacheObject *c) {
     vcache_clear(c);
     c->h = NULL;
     Py_CLEAR(c->region);
+    tiers_close(c);
     return 0;
 }
 
@@ -1149,7 +1287,7 @@ PyTypeObject SharedCache_Type = {
     .tp_doc = "SharedCache(path='/dev/shm/cachee', size_gb=2, *, size_bytes=None, "
               "mode=0o600, create=True, max_entries=0, segment_size=0, max_procs=0, "
               "huge_pages=False, allow_foreign_owner=False, allow_loose_mode=False, "
-              "allow_any_fs=False, open_timeout=5.0, view_cache=1024)\n\n"
+              "allow_any_fs=False, open_timeout=5.0, view_cache=1024, l1_bytes=None)\n\n"
               "A cache in shared memory that every process on the machine reads "
               "without a copy.",
     .tp_traverse = (traverseproc)cache_traverse,

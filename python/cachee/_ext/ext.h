@@ -169,7 +169,7 @@ typedef struct {
     PyObject *weakreflist;
     uint64_t l1_bytes;    /* L1 capacity asked for; 0: no tiers */
     int allow_foreign;    /* passed on to the tiers */
-    PyObject *tiers;      /* TiersObject once opened in this process */
+    uint64_t tier_h;      /* libcachee handle (cachee_t) once opened here */
 } CacheObject;
 
 extern PyTypeObject SharedCache_Type;
