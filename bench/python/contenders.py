@@ -53,8 +53,10 @@ class Cachee:
         n = len(keys)
         vsize = len(values[0])
         path = "%s-%s" % (self.prefix, name)
-        # Room for every value twice over (sets overwrite: no eviction).
-        c = self.cachee.SharedCache(path, size_bytes=max(64 << 20, 2 * n * (vsize + 256)),
+        # Room for every value three times over: sets overwrite, and the
+        # log-structured region must never need to evict (peers.py checks
+        # that no get missed).
+        c = self.cachee.SharedCache(path, size_bytes=max(64 << 20, 3 * n * (vsize + 256)),
                                     max_entries=2 * n)
         self.regions.append(c)
         if dtype is None:
