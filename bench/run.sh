@@ -8,9 +8,15 @@
 #
 # Environment:
 #   CC, GO              compilers (gcc, go)
-#   BENCH_FULL=1        hit-ratio benchmark without -quick
-#   BENCH_ONLY=WHAT     run only: c, go, python, scaling, latency (C programs) or
-#                       gotest, l0set, hitratio (Go)
+#   BENCH_FULL=0        a full run replays the quick hit-ratio traces (default:
+#                       the full ones, 1M keys, 10M requests, a few minutes)
+#   BENCH_ONLY=WHAT     run only: c, go, python, scaling, latency (C programs),
+#                       gotest, l0set, hitratio (Go), micro, peers, pyscaling,
+#                       memory, plots (Python; `python` = all five)
+#   BENCH_RESULTS=DIR   where latest.json and plots/ go (default bench/results;
+#                       quick: build/bench/quick, so a quick run never touches
+#                       the committed results); the parts go to DIR/parts
+#                       (full: build/bench/parts)
 #   BENCH_TIME=S        seconds per point of bench/l0/scaling (default 3; quick 0.3)
 #   BENCH_REPS=N        repetitions per point of bench/l0/scaling (median shown; default 1)
 #   BENCH_LAT_SIZE=SZ   region size of bench/l0/latency (default 4G; quick 512M)
@@ -47,14 +53,26 @@ CFLAGS="-std=gnu11 -O2 -Wall -Wextra -Werror -fvisibility=hidden"
 status=0
 t_start=$(date +%s)
 
-section() { printf '\n######## %s\n' "$*"; }
+section() { printf '\n######## %s   [t=%ds]\n' "$*" "$(( $(date +%s) - t_start ))"; }
 fail() { echo "bench/run.sh: FAILED: $*" >&2; status=1; }
 
 section "machine"
 echo "nproc=$(nproc)  cpu=\"$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')\"  kernel=$(uname -sr)"
 echo "mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)  /dev/shm=$(df -h /dev/shm 2>/dev/null | awk 'NR==2 {print $2}')"
 echo "thp: enabled=$(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)  shmem_enabled=$(cat /sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null)"
-echo "mode: $([ "$QUICK" = 1 ] && echo quick || echo full)"
+echo "mode: $([ "$QUICK" = 1 ] && echo quick || echo full)  loadavg: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Results of the side-by-side benchmarks (peers, pyscaling, memory, hitratio):
+# each writes a part, bench/python/plots.py merges them into latest.json.
+if [ "$QUICK" = 1 ]; then
+  RESULTS=${BENCH_RESULTS:-build/bench/quick}
+  PARTS=$RESULTS/parts
+else
+  RESULTS=${BENCH_RESULTS:-bench/results}
+  PARTS=${BENCH_RESULTS:+$RESULTS/parts}
+  PARTS=${PARTS:-build/bench/parts}
+fi
+mkdir -p "$PARTS"
 
 # ---------------------------------------------------------------- huge pages
 # Changes made for BENCH_HUGEPAGES=1, each undone by restore_hugepages.
@@ -179,27 +197,55 @@ if want go go || want gotest go || want l0set go || want hitratio go; then
       "$GO" run ./bench/l0set || fail "bench/l0set"
     fi
     if [ -d bench/hitratio ] && want hitratio go; then
-      hargs=()
-      [ "${BENCH_FULL:-0}" = 1 ] || hargs+=(-quick)
+      hargs=(-json "$PARTS/hitratio.json")
+      [ "$QUICK" = 1 ] && hargs+=(-quick)
+      [ "$QUICK" != 1 ] && [ "${BENCH_FULL:-1}" = 0 ] && hargs+=(-quick)
       section "go run ./bench/hitratio ${hargs[*]}"
       "$GO" run ./bench/hitratio "${hargs[@]}" || fail "bench/hitratio"
     fi
   fi
 fi
 
-# Python: cachee against dict and py-lmdb, uniform and Zipf key streams.
+# Python: cachee side by side with dict, py-lmdb, Redis, diskcache and
+# Manager().dict() (peers), read scaling (pyscaling), memory of W readers
+# (memory); then latest.json and the plots (plots).  A peer that is not
+# installed is reported as missing; a failure of cachee fails the run.
 PY=${PYTHON:-.venv/bin/python}
-if want python python && [ -x "$PY" ] && ls python/cachee/_cachee*.so >/dev/null 2>&1; then
-  pargs=()
-  [ "$QUICK" = 1 ] && pargs+=(--quick)
-  mkdir -p bench/results
-  for dist in uniform zipf; do
-    section "python bench/python/micro.py --dist $dist ${pargs[*]}"
-    PYTHONPATH=python "$PY" bench/python/micro.py --dist "$dist" "${pargs[@]}" \
-      --json "bench/results/python-micro-$dist.json" || fail "bench/python/micro.py"
-  done
-else
-  want python python && echo "bench/run.sh: Python benchmark skipped (run make build first)"
+if want python python || want micro python || want peers python || want pyscaling python ||
+   want memory python || want plots python; then
+  if [ -x "$PY" ] && ls python/cachee/_cachee*.so >/dev/null 2>&1; then
+    pargs=()
+    [ "$QUICK" = 1 ] && pargs+=(--quick)
+    pyrun() { PYTHONPATH=python${PYTHONPATH:+:$PYTHONPATH} "$PY" "$@"; }
+    if want micro python; then
+      mkdir -p bench/results
+      for dist in uniform zipf; do
+        section "python bench/python/micro.py --dist $dist ${pargs[*]}"
+        pyrun bench/python/micro.py --dist "$dist" "${pargs[@]}" \
+          --json "bench/results/python-micro-$dist.json" || fail "bench/python/micro.py"
+      done
+    fi
+    if want peers python; then
+      peargs=("${pargs[@]}")
+      [ "$QUICK" = 1 ] && peargs+=(--dists zipf)
+      section "python bench/python/peers.py ${peargs[*]}"
+      pyrun bench/python/peers.py "${peargs[@]}" --json "$PARTS/peers.json" || fail "bench/python/peers.py"
+    fi
+    if want pyscaling python; then
+      section "python bench/python/scaling.py ${pargs[*]}"
+      pyrun bench/python/scaling.py "${pargs[@]}" --json "$PARTS/scaling.json" || fail "bench/python/scaling.py"
+    fi
+    if want memory python; then
+      section "python bench/python/memory.py ${pargs[*]}"
+      pyrun bench/python/memory.py "${pargs[@]}" --json "$PARTS/memory.json" || fail "bench/python/memory.py"
+    fi
+    if want plots python; then
+      section "python bench/python/plots.py --parts $PARTS --out $RESULTS"
+      pyrun bench/python/plots.py --parts "$PARTS" --out "$RESULTS" || fail "bench/python/plots.py"
+    fi
+  else
+    echo "bench/run.sh: Python benchmarks skipped (run make build first)"
+  fi
 fi
 
 section "done in $(( $(date +%s) - t_start )) s$([ $status = 0 ] || echo ', WITH FAILURES (see above)')"
