@@ -99,6 +99,12 @@ test-capi: lib ## C ABI: tests/capi (C, dlopen of build/libcachee.so) and the Go
 test-go: ## Go tests with -race, then each fuzz target briefly
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+.PHONY: bench-tiers
+bench-tiers: lib ## tier benchmarks: a read through libcachee (L0 vs L1 hit), L0+L1 hit ratio at equal memory
+	$(CC) $(CWARN) -O2 $(CINC) bench/tiers/abi_hit.c $(L0_SRC) -o build/bench_abi_hit -lpthread -ldl
+	build/bench_abi_hit build/libcachee.so
+	$(GO) run ./bench/tiers/promote
+
 	@bash tools/fuzz.sh 5s
 
 .PHONY: fuzz

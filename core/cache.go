@@ -241,21 +241,25 @@ func (c *Cache) Get(ctx context.Context, key []byte, o GetOptions) (Value, error
 		if timed {
 			t0 = time.Now()
 		}
-		it, err := c.region.GetItem(key, nil, nil)
+		bufs := readBufs.Get().(*[2][]byte)
+		it, err := c.region.GetItem(key, bufs[0], bufs[1])
 		if timed {
 			c.l0s.observe(time.Since(t0))
 		}
 		switch {
 		case err == nil:
 			c.l0s.hits.Add(1)
-			v := Value{Data: it.Value, Meta: it.Meta, Tier: TierL0}
+			v := Value{Data: clone(it.Value), Meta: clone(it.Meta), Tier: TierL0}
+			readBufs.Put(bufs)
 			if !it.Expires.IsZero() {
 				v.ExpiresNs = it.Expires.UnixNano()
 			}
 			return v, nil
 		case errors.Is(err, l0.ErrNotFound):
+			readBufs.Put(bufs)
 			c.l0s.misses.Add(1)
 		default:
+			readBufs.Put(bufs)
 			c.l0s.errors.Add(1)
 			failure = &TierError{Tier: TierL0, Op: "get", Err: err}
 		}
@@ -348,6 +352,12 @@ func (c *Cache) Get(ctx context.Context, key []byte, o GetOptions) (Value, error
 	}
 	return Value{}, ErrNotFound
 }
+
+// readBufs are buffers for L0 reads (GetItem copies into them without an
+// allocation of its own), copied out to the exact size afterwards.
+var readBufs = sync.Pool{New: func() any {
+	return &[2][]byte{make([]byte, 0, 1024), make([]byte, 0, 256)}
+}}
 
 func isL0(err error) bool {
 	var te *TierError

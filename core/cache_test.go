@@ -155,7 +155,7 @@ func TestRoundTripAndErrors(t *testing.T) {
 }
 
 // fill writes n keys of 1000 bytes through c, so that L0 (4 MiB) evicts.
-func fill(t *testing.T, c *core.Cache, prefix string, n int) {
+func fill(t testing.TB, c *core.Cache, prefix string, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
 		k := fmt.Sprintf("%s-%d", prefix, i)
