@@ -59,6 +59,10 @@ test-install: venv ## `pip` can build the package from this tree (isolated build
 	rm -rf build/wheel
 	$(PY) -m pip wheel -q --no-deps -w build/wheel .
 	@ls build/wheel/cachee-*.whl
+	@if command -v $(GO) >/dev/null; then $(PY) -c "import glob, sys, zipfile; \
+	  n = zipfile.ZipFile(glob.glob('build/wheel/cachee-*.whl')[0]).namelist(); \
+	  sys.exit(0 if 'cachee/libcachee.so' in n else 'the wheel lacks cachee/libcachee.so')" \
+	  && echo "wheel ships cachee/libcachee.so"; fi
 
 .PHONY: bench-build
 bench-build: ## the C benchmarks still compile
@@ -95,16 +99,16 @@ test-capi: lib ## C ABI: tests/capi (C, dlopen of build/libcachee.so) and the Go
 	LIBCACHEE=build/libcachee.so build/test_capi
 	$(GO) test -race -count=1 ./capi/...
 
-.PHONY: test-go
-test-go: ## Go tests with -race, then each fuzz target briefly
-	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
 .PHONY: bench-tiers
 bench-tiers: lib ## tier benchmarks: a read through libcachee (L0 vs L1 hit), L0+L1 hit ratio at equal memory
 	$(CC) $(CWARN) -O2 $(CINC) bench/tiers/abi_hit.c $(L0_SRC) -o build/bench_abi_hit -lpthread -ldl
 	build/bench_abi_hit build/libcachee.so
 	$(GO) run ./bench/tiers/promote
 
+.PHONY: test-go
+test-go: ## Go tests with -race, then each fuzz target briefly
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
 	@bash tools/fuzz.sh 5s
 
 .PHONY: fuzz

@@ -163,7 +163,12 @@ class SharedCache:
         allow_any_fs: bool = False,
         open_timeout: float = 5.0,
         view_cache: int = 1024,
-    ) -> None: ...
+        l1_bytes: int | None = None,
+    ) -> None:
+        """``l1_bytes``: size of L1, a per-process cache in libcachee.so (the
+        Go core) behind shared memory; None/0: none.  Nothing is loaded until
+        a read in this process misses shared memory; in a fork() child of a
+        process that loaded it, tier reads raise ForkError."""
     @classmethod
     def open(
         cls,
@@ -177,6 +182,7 @@ class SharedCache:
         allow_any_fs: bool = False,
         open_timeout: float = 5.0,
         view_cache: int = 1024,
+        l1_bytes: int | None = None,
     ) -> Self:
         """Attach to an existing region only (RegionNotFoundError if absent)."""
     @property
@@ -301,7 +307,10 @@ class SharedCache:
     def stats(self) -> dict[str, Any]:
         """Counters summed over every process using the region (hits, misses,
         sets, deletes, evictions, expirations, entries, used/free/pinned bytes,
-        pins, live_processes, ...), sizes and the path."""
+        pins, live_processes, ...), sizes and the path.  With l1_bytes:
+        "l1_bytes", and "tiers", the list of per-tier counters of
+        libcachee (None until the tiers are loaded in this process, and in a
+        fork child of a process that loaded them)."""
     def check(self) -> None:
         """Validate every invariant of the region; CorruptRegionError if one
         fails."""
