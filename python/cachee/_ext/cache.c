@@ -138,10 +138,23 @@ static int store(CacheObject *c, const KeyBytes *k, const void *data, size_t len
     }
     int rc;
     if (len >= GIL_RELEASE_BYTES) {
+        /* Another thread may close() meanwhile: our reference keeps the
+         * region (and the handle) alive until we are done. */
+        RegionObject *r = c->region;
+        cachee_l0 *h = c->h;
+        Py_INCREF(r);
         Py_BEGIN_ALLOW_THREADS
-        rc = cachee_l0_set(c->h, k->data, (size_t)k->len, data, len, meta, meta_len,
-                           ttl, flags);
+        rc = cachee_l0_set(h, k->data, (size_t)k->len, data, len, meta, meta_len, ttl,
+                           flags);
         Py_END_ALLOW_THREADS
+        Py_DECREF(r);
+        if (c->h == NULL) { /* closed while we wrote */
+            if (rc != 0 && rc != CACHEE_L0_EXISTS) {
+                raise_l0(rc, NULL);
+                return -1;
+            }
+            return rc == CACHEE_L0_EXISTS;
+        }
     } else {
         rc = cachee_l0_set(c->h, k->data, (size_t)k->len, data, len, meta, meta_len,
                            ttl, flags);
@@ -734,6 +747,9 @@ static PyObject *cache_get_numpy_batch(CacheObject *c, PyObject *args, PyObject 
     cachee_l0_view *vs = PyMem_Calloc((size_t)(n ? n : 1), sizeof *vs);
     int *res = PyMem_Malloc(sizeof *res * (size_t)(n ? n : 1));
     cachee_value *tv = NULL; /* values from the tiers, for keys L0 missed */
+    RegionObject *region = c->region; /* alive until the pins are released */
+    cachee_l0 *h = c->h;
+    Py_INCREF(region);
     ValueLayout first;
     memset(&first, 0, sizeof first);
     if (!kp || !kl || !vs || !res) {
@@ -750,7 +766,7 @@ static PyObject *cache_get_numpy_batch(CacheObject *c, PyObject *args, PyObject 
         kp[i] = k.data;
         kl[i] = (size_t)k.len;
     }
-    int rc = cachee_l0_get_many(c->h, (size_t)n, kp, kl, vs, res);
+    int rc = cachee_l0_get_many(h, (size_t)n, kp, kl, vs, res);
     if (rc != 0) {
         raise_l0(rc, NULL);
         goto done;
@@ -825,7 +841,8 @@ done:
     layout_clear(&first);
     if (vs && res)
         for (Py_ssize_t i = 0; i < n; i++)
-            if (res[i] == 0 && vs[i].pin_) cachee_l0_release(c->h, &vs[i]);
+            if (res[i] == 0 && vs[i].pin_) cachee_l0_release(h, &vs[i]);
+    Py_DECREF(region);
     if (tv != NULL) {
         for (Py_ssize_t i = 0; i < n; i++) tiers_value_free(&tv[i]);
         PyMem_Free(tv);
@@ -853,11 +870,16 @@ static PyObject *cache_stats(CacheObject *c, PyObject *unused) {
     cachee_l0_stats s;
     cachee_l0_info in;
     int rc;
+    RegionObject *region = c->region;
+    cachee_l0 *h = c->h;
+    Py_INCREF(region);
     Py_BEGIN_ALLOW_THREADS
-    rc = cachee_l0_stats_get(c->h, &s);
+    rc = cachee_l0_stats_get(h, &s);
     Py_END_ALLOW_THREADS
+    if (rc == 0) cachee_l0_info_get(h, &in);
+    Py_DECREF(region);
     if (rc != 0) return raise_l0(rc, NULL);
-    cachee_l0_info_get(c->h, &in);
+    if (check_open(c) < 0) return NULL; /* closed meanwhile */
     PyObject *d = PyDict_New();
     if (d == NULL) return NULL;
     struct {
@@ -907,9 +929,13 @@ static PyObject *cache_check(CacheObject *c, PyObject *unused) {
     if (check_open(c) < 0) return NULL;
     char msg[512];
     int rc;
+    RegionObject *region = c->region;
+    cachee_l0 *h = c->h;
+    Py_INCREF(region);
     Py_BEGIN_ALLOW_THREADS
-    rc = cachee_l0_check(c->h, msg, sizeof msg);
+    rc = cachee_l0_check(h, msg, sizeof msg);
     Py_END_ALLOW_THREADS
+    Py_DECREF(region);
     if (rc == CACHEE_L0_E_CORRUPT) {
         PyErr_Format(errors.CorruptRegionError, "region check failed: %s", msg);
         return NULL;
