@@ -255,6 +255,57 @@ int cachee_stats(cachee_t h, char *buf, size_t cap, size_t *len);
  */
 int cachee_last_error(cachee_t h, char *buf, size_t cap, size_t *len);
 
+/** A record for cachee_demote: a value that L0 evicted through a handle the
+ *  caller owns (its own cachee_l0 handle: the Python extension's), as the
+ *  eviction hook reported it (cachee_l0_evicted in include/cachee_l0.h).
+ *  Every pointer is the caller's and only read during the call. */
+typedef struct cachee_record {
+    const void *key;      /**< key bytes (1..CACHEE_KEY_MAX) */
+    size_t key_len;
+    const void *value;    /**< value bytes (NULL only when value_len is 0) */
+    size_t value_len;
+    const void *meta;     /**< metadata (NULL only when meta_len is 0; at most
+                               CACHEE_L0_META_MAX = 4096 bytes) */
+    size_t meta_len;
+    int64_t expires_ns;   /**< absolute expiry, CLOCK_REALTIME ns; 0 = none */
+    uint32_t generation;  /**< the key's L0 generation AT EVICTION:
+                               cachee_l0_evicted.generation, read by the hook
+                               under the shard lock, never re-read later */
+    uint32_t reserved_;   /**< must be 0 */
+} cachee_record;
+
+/**
+ * Demotion of records evicted elsewhere in this process: put each of the n
+ * records (recs[0..n-1]) into this process's L1, exactly as the engine does
+ * with what its own L0 handle evicts ("demote").  A caller that writes L0
+ * through its own cachee_l0 handle registers an eviction hook on it
+ * (cachee_l0_set_evict_hook) that copies each evicted record, then hands the
+ * copies here after the write, in one call for all of them.
+ *
+ * Per record, without failing the call:
+ *   - a record whose key's L0 generation is no longer `generation` (the key
+ *     was written or deleted since the eviction, by any process) is
+ *     skipped: a value overwritten or deleted meanwhile is never
+ *     resurrected.  The L1 copy keeps `generation`, so a later write or
+ *     delete anywhere makes it a miss as well (every L1 hit compares it
+ *     with the current generation);
+ *   - an expired record, or one heavier than L1's capacity, is skipped;
+ *   - every record counts as an L0 victim for the admission policy
+ *     ("promote": "tinylfu"), whether L1 takes it or not.
+ * Records stored count as "demotions" of tier "l1" in cachee_stats.
+ * Without L1 (l1_bytes 0, or "demote": false) nothing is stored.
+ *
+ * *stored (if not NULL) gets the number of records L1 took.  n == 0 is a
+ * no-op (recs may be NULL then).  Every record is checked before any is
+ * stored, so an invalid one changes nothing.
+ *
+ * Errors: CACHEE_E_INVALID (recs NULL with n > 0; a record with key NULL,
+ * key_len 0 or > CACHEE_KEY_MAX, value or meta NULL with a non-zero length,
+ * meta_len > 4096, expires_ns < 0, reserved_ != 0), CACHEE_E_HANDLE,
+ * CACHEE_E_NOMEM, CACHEE_E_FORKED.
+ */
+int cachee_demote(cachee_t h, const cachee_record *recs, size_t n, size_t *stored);
+
 /** Number of open handles in this process (for leak checks);
  *  CACHEE_E_FORKED in a forked child. */
 int64_t cachee_open_handles(void);

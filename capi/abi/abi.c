@@ -79,6 +79,11 @@ API int cachee_last_error(cachee_t h, char *buf, size_t cap, size_t *len) {
     return cacheeGo_last_error(h, buf, cap, len);
 }
 
+API int cachee_demote(cachee_t h, const cachee_record *recs, size_t n, size_t *stored) {
+    if (in_child()) return CACHEE_E_FORKED;
+    return cacheeGo_demote(h, (cachee_record *)recs, n, stored);
+}
+
 API int64_t cachee_open_handles(void) {
     if (in_child()) return CACHEE_E_FORKED;
     return cacheeGo_open_handles();
