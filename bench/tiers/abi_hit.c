@@ -3,6 +3,8 @@
  * Python extension takes for tiers beyond L0), side by side with a direct
  * L0 read (the extension's own path).
  *
+ *   bare C->Go call   cachee_open_handles: what any call into the Go
+ *                     runtime costs at least (no lookup, no copy)
  *   direct L0 get     cachee_l0_get into a caller's buffer, no Go at all
  *   ABI, L0 hit       cachee_get + cachee_value_free, value in L0
  *   ABI, L1 hit       cachee_get(CACHEE_GET_SKIP_L0) + cachee_value_free,
@@ -10,6 +12,13 @@
  *
  * 64-byte values, keys chosen at random among those present; median of 5
  * rounds.  Build and run: make bench-tiers (or see bench/tiers/README.md).
+ *
+ *   abi_hit [LIB [ONLY]]   ONLY = bare, direct, l0 or l1: time that loop
+ *                          alone, for 20 rounds (to profile it with perf)
+ *
+ * With PERF_CTL=FIFO in the environment, "enable" is written to FIFO once
+ * the keys are written, so that `perf record --control=fifo:FIFO -D -1`
+ * profiles the reads only (the setup takes far longer than the reads).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -27,6 +36,7 @@ static int (*c_open)(const char *, size_t, cachee_t *);
 static int (*c_close)(cachee_t);
 static int (*c_get)(cachee_t, const void *, size_t, uint32_t, cachee_value *);
 static void (*c_free)(cachee_value *);
+static int64_t (*c_open_handles)(void);
 static int (*c_set)(cachee_t, const void *, size_t, const void *, size_t,
                     const void *, size_t, int64_t, uint32_t);
 
@@ -42,6 +52,7 @@ static int cmp(const void *a, const void *b) {
 }
 
 #define ROUNDS 5
+#define MAXROUNDS 20
 #define OPS 300000
 
 static uint64_t rng = 88172645463325252ull;
@@ -66,6 +77,10 @@ int main(int argc, char **argv) {
     *(void **)&c_get = dlsym(so, "cachee_get");
     *(void **)&c_free = dlsym(so, "cachee_value_free");
     *(void **)&c_set = dlsym(so, "cachee_set");
+    *(void **)&c_open_handles = dlsym(so, "cachee_open_handles");
+    const char *only = argc > 2 ? argv[2] : NULL;
+    int rounds = only ? 20 : ROUNDS;
+#define RUN(what) (only == NULL || strcmp(only, what) == 0)
 
     char name[128];
     snprintf(name, sizeof name, "cachee-bench-tiers-%d", (int)getpid());
@@ -119,39 +134,70 @@ int main(int argc, char **argv) {
     printf("keys: %d in L0, %d in L1 (of %d written)\n", n0, n1, NKEYS);
     if (n0 < 1000 || n1 < 1000) return 1;
 
-    double t_direct[ROUNDS], t_l0[ROUNDS], t_l1[ROUNDS];
-    char buf[64];
-    for (int r = 0; r < ROUNDS; r++) {
-        double t = now();
-        for (int i = 0; i < OPS; i++) {
-            int kl = keyof(key, inl0[next() % (uint64_t)n0]);
-            if (cachee_l0_get(l0, key, (size_t)kl, buf, sizeof buf, NULL) != 0) return 2;
+    const char *ctl = getenv("PERF_CTL");
+    if (ctl != NULL) {
+        FILE *f = fopen(ctl, "w");
+        if (f != NULL) {
+            fputs("enable\n", f);
+            fclose(f);
         }
-        t_direct[r] = (now() - t) / OPS * 1e9;
-        t = now();
-        for (int i = 0; i < OPS; i++) {
-            int kl = keyof(key, inl0[next() % (uint64_t)n0]);
-            cachee_value v;
-            if (c_get(h, key, (size_t)kl, 0, &v) != 0) return 3;
-            c_free(&v);
-        }
-        t_l0[r] = (now() - t) / OPS * 1e9;
-        t = now();
-        for (int i = 0; i < OPS; i++) {
-            int kl = keyof(key, inl1[next() % (uint64_t)n1]);
-            cachee_value v;
-            int rc = c_get(h, key, (size_t)kl, CACHEE_GET_SKIP_L0 | CACHEE_GET_NO_PROMOTE, &v);
-            if (rc != 0 && rc != CACHEE_NOTFOUND) return 4;
-            c_free(&v);
-        }
-        t_l1[r] = (now() - t) / OPS * 1e9;
     }
-    qsort(t_direct, ROUNDS, sizeof(double), cmp);
-    qsort(t_l0, ROUNDS, sizeof(double), cmp);
-    qsort(t_l1, ROUNDS, sizeof(double), cmp);
-    printf("%-34s %8.0f ns/op\n", "direct L0 get (C, no Go)", t_direct[ROUNDS / 2]);
-    printf("%-34s %8.0f ns/op\n", "ABI cachee_get, L0 hit", t_l0[ROUNDS / 2]);
-    printf("%-34s %8.0f ns/op\n", "ABI cachee_get SKIP_L0, L1 hit", t_l1[ROUNDS / 2]);
+    double t_bare[MAXROUNDS], t_direct[MAXROUNDS], t_l0[MAXROUNDS], t_l1[MAXROUNDS];
+    char buf[64];
+    for (int r = 0; r < rounds; r++) {
+        double t;
+        if (RUN("bare")) {
+            t = now();
+            for (int i = 0; i < OPS; i++) {
+                int kl = keyof(key, inl0[next() % (uint64_t)n0]);
+                if (c_open_handles() != 1 || kl == 0) return 5;
+            }
+            t_bare[r] = (now() - t) / OPS * 1e9;
+        }
+        if (RUN("direct")) {
+            t = now();
+            for (int i = 0; i < OPS; i++) {
+                int kl = keyof(key, inl0[next() % (uint64_t)n0]);
+                if (cachee_l0_get(l0, key, (size_t)kl, buf, sizeof buf, NULL) != 0) return 2;
+            }
+            t_direct[r] = (now() - t) / OPS * 1e9;
+        }
+        if (RUN("l0")) {
+            t = now();
+            for (int i = 0; i < OPS; i++) {
+                int kl = keyof(key, inl0[next() % (uint64_t)n0]);
+                cachee_value v;
+                if (c_get(h, key, (size_t)kl, 0, &v) != 0) return 3;
+                c_free(&v);
+            }
+            t_l0[r] = (now() - t) / OPS * 1e9;
+        }
+        if (RUN("l1")) {
+            t = now();
+            for (int i = 0; i < OPS; i++) {
+                int kl = keyof(key, inl1[next() % (uint64_t)n1]);
+                cachee_value v;
+                int rc = c_get(h, key, (size_t)kl, CACHEE_GET_SKIP_L0 | CACHEE_GET_NO_PROMOTE, &v);
+                if (rc != 0 && rc != CACHEE_NOTFOUND) return 4;
+                c_free(&v);
+            }
+            t_l1[r] = (now() - t) / OPS * 1e9;
+        }
+    }
+    struct {
+        const char *name, *label;
+        double *t;
+    } rows[] = {
+        {"bare", "bare C->Go call (open_handles)", t_bare},
+        {"direct", "direct L0 get (C, no Go)", t_direct},
+        {"l0", "ABI cachee_get, L0 hit", t_l0},
+        {"l1", "ABI cachee_get SKIP_L0, L1 hit", t_l1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        if (!RUN(rows[i].name)) continue;
+        qsort(rows[i].t, (size_t)rounds, sizeof(double), cmp);
+        printf("%-34s %8.0f ns/op\n", rows[i].label, rows[i].t[rounds / 2]);
+    }
     c_close(h);
     cachee_l0_close(l0);
     cachee_l0_unlink(name);
