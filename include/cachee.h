@@ -21,11 +21,13 @@
  *     The Python extension raises cachee.ForkError instead.
  *   - as a second line of defence every function below returns
  *     CACHEE_E_FORKED in a child, checked in C before the call enters the Go
- *     runtime at all: a pthread_atfork child handler installed when the
- *     library is loaded marks the child, and getpid() is compared with the
- *     pid that loaded the library (for children made without fork()).
- *     (cachee_abi_version and cachee_value_free need no Go and work
- *     anywhere.)  The caller's own check is still the one that counts: a
+ *     runtime at all, without a system call: a pthread_atfork child
+ *     handler installed when the library is loaded marks the child, and a
+ *     page advised MADV_WIPEONFORK, which the kernel zeroes in every child,
+ *     also catches children made without fork() (a raw clone()); on a
+ *     kernel older than 4.14 getpid() is compared with the pid that loaded
+ *     the library instead.  (cachee_abi_version and cachee_value_free need
+ *     no Go and work anywhere.)  The caller's own check is still the one that counts: a
  *     thread of the child that entered the runtime before this check was
  *     added could not be helped.
  *

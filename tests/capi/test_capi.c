@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -236,6 +238,31 @@ TEST(forked_child_refused) {
     int st;
     waitpid(pid, &st, 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_RC(api.close(h), CACHEE_OK);
+    cachee_l0_unlink(name);
+}
+
+TEST(cloned_child_refused) {
+    /* A child made by a raw clone() runs no atfork handler: the check must
+     * still refuse (the MADV_WIPEONFORK page, or getpid()). */
+    load();
+    const char *name = make_region("clone", 8);
+    cachee_t h = open_cache(name, 0);
+    pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid == 0) {
+        cachee_value v;
+        int a = api.get(h, "k", 1, 0, &v);
+        int b = api.set(h, "k", 1, "v", 1, NULL, 0, 0, 0);
+        syscall(SYS_exit_group, a == CACHEE_E_FORKED && b == CACHEE_E_FORKED &&
+                                        api.open_handles() == CACHEE_E_FORKED
+                                    ? 0
+                                    : 1);
+    }
+    CHECK(pid > 0);
+    int st;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_RC(api.open_handles(), 1);
     CHECK_RC(api.close(h), CACHEE_OK);
     cachee_l0_unlink(name);
 }
