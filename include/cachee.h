@@ -178,8 +178,8 @@ int cachee_abi_version(void);
  *
  * On success stores the handle in *out.  Errors: CACHEE_E_INVALID (NULL
  * config or out), CACHEE_E_CONFIG, CACHEE_E_L0 (the region cannot be
- * opened: missing, not a region, foreign owner, ...), CACHEE_E_NOMEM,
- * CACHEE_E_FORKED.  The message is read with cachee_last_error(0, ...).
+ * opened: missing, not a region, foreign owner, ...), CACHEE_E_NOMEM (also
+ * when 65536 handles are open in this process), CACHEE_E_FORKED.  The message is read with cachee_last_error(0, ...).
  */
 int cachee_open(const char *config, size_t config_len, cachee_t *out);
 

@@ -4,8 +4,8 @@
 // this file (cacheeGo_*). capi/ links this package into the library; the
 // Go tests of capi/internal/capitest call the same C entry points.
 //
-// Handles are integers from a counter (never reused) naming entries of a
-// table; no Go pointer crosses the boundary; memory handed out is malloc'ed
+// Handles are integers (never reused) naming slots of a table that a call
+// reads without a lock (handles.go); no Go pointer crosses the boundary; memory handed out is malloc'ed
 // and released by cachee_value_free; every panic is recovered at the
 // boundary and reported as CACHEE_E_INTERNAL.
 package abi
@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -33,28 +32,13 @@ import (
 	"github.com/cachee-dev/cachee/core/l0"
 )
 
-// handle is one open cache.
-type handle struct {
-	c   *core.Cache
-	mu  sync.Mutex
-	msg string
-}
-
 var (
-	handles   sync.Map // uint64 -> *handle
-	nextID    atomic.Uint64
-	nOpen     atomic.Int64
 	openErrMu sync.Mutex
 	openErr   string // last error of cachee_open (handle 0)
 )
 
-func lookup(h C.cachee_t) *handle {
-	v, ok := handles.Load(uint64(h))
-	if !ok {
-		return nil
-	}
-	return v.(*handle)
-}
+// lookup returns the open handle h, or nil (see handles.go).
+func lookup(h C.cachee_t) *handle { return lookupID(uint64(h)) }
 
 // fail records msg as the last error of hd (nil: of cachee_open) and
 // returns code.
@@ -133,9 +117,11 @@ func cacheeGo_open(config *C.char, n C.size_t, out *C.cachee_t) (rc C.int) {
 	if err != nil {
 		return code(nil, "cachee_open", err)
 	}
-	id := nextID.Add(1)
-	handles.Store(id, &handle{c: c})
-	nOpen.Add(1)
+	id := register(c)
+	if id == 0 {
+		c.Close()
+		return fail(nil, C.CACHEE_E_NOMEM, fmt.Sprintf("cachee_open: %d handles are open already", maxOpen))
+	}
 	*out = C.cachee_t(id)
 	return C.CACHEE_OK
 }
@@ -143,12 +129,10 @@ func cacheeGo_open(config *C.char, n C.size_t, out *C.cachee_t) (rc C.int) {
 //export cacheeGo_close
 func cacheeGo_close(h C.cachee_t) (rc C.int) {
 	defer guard(nil, "cachee_close", &rc)
-	v, ok := handles.LoadAndDelete(uint64(h))
-	if !ok {
+	hd := unregister(uint64(h))
+	if hd == nil {
 		return C.CACHEE_E_HANDLE
 	}
-	nOpen.Add(-1)
-	hd := v.(*handle)
 	if err := hd.c.Close(); err != nil {
 		return code(nil, "cachee_close", err)
 	}

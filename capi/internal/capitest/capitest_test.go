@@ -170,3 +170,72 @@ func TestConcurrentThenNoLeaks(t *testing.T) {
 		t.Fatalf("%d goroutines, %d before:\n%s", g, g0, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// Handles: ids never repeat though slots are reused, a closed or forged id
+// is refused, and many handles open at once each find their own cache.
+func TestHandleTable(t *testing.T) {
+	p := region(t)
+	seen := map[uint64]bool{}
+	var open []uint64
+	for i := 0; i < 300; i++ { // more than one chunk of the table
+		h, rc := capitest.Open(cfg(p, ""))
+		if rc != capitest.OK || h == 0 || seen[h] {
+			t.Fatalf("open %d: rc %d h %#x (seen %v)", i, rc, h, seen[h])
+		}
+		seen[h] = true
+		open = append(open, h)
+		if rc := capitest.Set(h, []byte(fmt.Sprint("h", i)), []byte(fmt.Sprint(h)), nil, 0, 0); rc != capitest.OK {
+			t.Fatal(rc)
+		}
+	}
+	if n := capitest.OpenHandles(); n != 300 {
+		t.Fatalf("open handles %d", n)
+	}
+	for i, h := range open {
+		v, rc := capitest.Get(h, []byte(fmt.Sprint("h", i)), 0)
+		if rc != capitest.OK || string(v.Data) != fmt.Sprint(h) {
+			t.Fatalf("get through %#x: %d %q", h, rc, v.Data)
+		}
+		if i%2 == 0 {
+			if rc := capitest.Close(h); rc != capitest.OK {
+				t.Fatal(rc)
+			}
+		}
+	}
+	// Reopen: the freed slots are reused under new ids; old ids stay dead.
+	for i := 0; i < 150; i++ {
+		h, rc := capitest.Open(cfg(p, ""))
+		if rc != capitest.OK || seen[h] {
+			t.Fatalf("reopen: rc %d h %#x reused", rc, h)
+		}
+		seen[h] = true
+		open = append(open, h)
+	}
+	for i, h := range open[:300] {
+		_, rc := capitest.Get(h, []byte("h0"), 0)
+		if want := capitest.OK; i%2 == 0 {
+			want = capitest.EHandle
+			if rc != want {
+				t.Fatalf("closed handle %#x: get %d", h, rc)
+			}
+		} else if rc != want {
+			t.Fatalf("open handle %#x: get %d", h, rc)
+		}
+	}
+	for _, forged := range []uint64{0, 1, 1 << 16, open[1] + 1<<16, ^uint64(0)} {
+		if _, rc := capitest.Get(forged, []byte("k"), 0); rc != capitest.EHandle {
+			t.Fatalf("forged handle %#x: %d", forged, rc)
+		}
+	}
+	for i, h := range open {
+		if i < 300 && i%2 == 0 {
+			continue
+		}
+		if rc := capitest.Close(h); rc != capitest.OK {
+			t.Fatal(rc)
+		}
+	}
+	if n := capitest.OpenHandles(); n != 0 {
+		t.Fatalf("open handles %d after closing all", n)
+	}
+}
