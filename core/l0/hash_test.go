@@ -52,9 +52,15 @@ func TestHashVectors(t *testing.T) {
 		if got := l0.Hash(in); got != v.want {
 			t.Errorf("l0.Hash(len %d) = %016x, want %016x", v.n, got, v.want)
 		}
+		if got := l0.HashC(in); got != v.want {
+			t.Errorf("libxxhash (len %d) = %016x, want %016x", v.n, got, v.want)
+		}
 	}
 	if got := l0.Hash(nil); got != xxh3Vectors[0].want {
 		t.Errorf("l0.Hash(nil) = %016x", got)
+	}
+	if got := l0.HashC(nil); got != xxh3Vectors[0].want {
+		t.Errorf("libxxhash(nil) = %016x", got)
 	}
 }
 
@@ -96,6 +102,9 @@ func TestHashVectorFile(t *testing.T) {
 		if got := l0.Hash(in); got != h {
 			t.Fatalf("l0.Hash(file vector %d) = %016x, want %016x", i, got, h)
 		}
+		if got := l0.HashC(in); got != h {
+			t.Fatalf("libxxhash(file vector %d) = %016x, want %016x", i, got, h)
+		}
 		i++
 	}
 	if err := sc.Err(); err != nil {
@@ -121,7 +130,7 @@ func TestHashRandomCrossCheck(t *testing.T) {
 		}
 		off := rng.IntN(len(buf) - n + 1)
 		in := buf[off : off+n]
-		if a, b := xxh3.Hash(in), l0.Hash(in); a != b {
+		if a, b := l0.Hash(in), l0.HashC(in); a != b {
 			t.Fatalf("input %d (len %d, off %d): zeebo %016x, libxxhash %016x", i, n, off, a, b)
 		}
 	}
