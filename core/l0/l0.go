@@ -375,28 +375,35 @@ func (r *Region) GetItem(key, dst, metaDst []byte) (Item, error) {
 	if r.closed.Load() {
 		return Item{Value: dst[:0], Meta: metaDst[:0]}, ErrClosed
 	}
-	buf := dst[:cap(dst)]
-	mbuf := metaDst[:cap(metaDst)]
+	// The local arrays are only handed to C and copied from, never sliced
+	// into a variable that reaches the result: so they stay on the stack,
+	// and a read into buffers of the caller's allocates nothing.
 	var lv [localValue]byte
 	var lm [localMeta]byte
+	buf := dst[:cap(dst)]
+	mbuf := metaDst[:cap(metaDst)]
 	localV, localM := len(buf) < localValue, len(mbuf) < localMeta
-	if localV {
-		buf = lv[:]
-	}
-	if localM {
-		mbuf = lm[:]
-	}
 	for {
-		res := C.l0go_get(r.h, str(key), bptr(buf), C.size_t(len(buf)),
-			bptr(mbuf), C.size_t(len(mbuf)))
+		vp, vn := bptr(buf), len(buf)
+		if localV {
+			vp, vn = unsafe.Pointer(&lv[0]), localValue
+		}
+		mp, mn := bptr(mbuf), len(mbuf)
+		if localM {
+			mp, mn = unsafe.Pointer(&lm[0]), localMeta
+		}
+		res := C.l0go_get(r.h, str(key), vp, C.size_t(vn), mp, C.size_t(mn))
 		if rc := res.rc; rc == 0 {
-			it := Item{Value: buf[:res.value_len], Meta: mbuf[:res.meta_len],
-				Version: uint64(res.version)}
+			it := Item{Version: uint64(res.version)}
 			if localV {
-				it.Value = append(dst[:0], it.Value...)
+				it.Value = append(dst[:0], lv[:res.value_len]...)
+			} else {
+				it.Value = buf[:res.value_len]
 			}
 			if localM {
-				it.Meta = append(metaDst[:0], it.Meta...)
+				it.Meta = append(metaDst[:0], lm[:res.meta_len]...)
+			} else {
+				it.Meta = mbuf[:res.meta_len]
 			}
 			if res.expires_ns != 0 {
 				it.Expires = time.Unix(0, int64(res.expires_ns))
@@ -406,11 +413,11 @@ func (r *Region) GetItem(key, dst, metaDst []byte) (Item, error) {
 		if res.rc != C.CACHEE_L0_E_BUFFER_TOO_SMALL {
 			return Item{Value: dst[:0], Meta: metaDst[:0]}, codeErr(res.rc)
 		}
-		if uint64(res.value_len) > uint64(len(buf)) {
+		if uint64(res.value_len) > uint64(vn) {
 			buf = make([]byte, res.value_len)
 			localV = false
 		}
-		if uint64(res.meta_len) > uint64(len(mbuf)) {
+		if uint64(res.meta_len) > uint64(mn) {
 			mbuf = make([]byte, res.meta_len)
 			localM = false
 		}
