@@ -25,6 +25,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/cachee-dev/cachee/core/l0"
 	"github.com/cachee-dev/cachee/core/l1"
@@ -218,13 +219,23 @@ func sampled() bool { return rand.Uint32()&7 == 0 }
 // Get reads key through the tiers in order: L0 (unless o.SkipL0), L1, then
 // the lower tiers. A value found below L0 is offered to L0 (see Promote and
 // admission.go) and, when L0 does not take it, kept in L1; a value found in a
-// lower tier is also written back into the shared tiers above it.
+// lower tier is also written back into the shared tiers above it. The
+// Value's Data and Meta are copies owned by the caller.
 //
 // Errors: ErrNotFound (no tier holds the key), ErrInvalid, ErrClosed, or a
 // *TierError: L0's error when L0 failed, else the last lower tier's error,
 // when no tier served the key (a failure of a tier is never returned when
 // another tier serves the key; it is counted in Stats instead).
 func (c *Cache) Get(ctx context.Context, key []byte, o GetOptions) (Value, error) {
+	return c.GetInto(ctx, key, o, nil, nil)
+}
+
+// GetInto is Get that appends the value to data[:0] and the metadata to
+// meta[:0]: each is copied into its buffer's array when it fits the
+// buffer's capacity, else into a new array (or handed over as a lower tier
+// returned it). With buffers large enough, a hit in L0 or L1 allocates
+// nothing. The errors are those of Get.
+func (c *Cache) GetInto(ctx context.Context, key []byte, o GetOptions, data, meta []byte) (Value, error) {
 	if err := checkKey(key); err != nil {
 		return Value{}, err
 	}
@@ -241,25 +252,21 @@ func (c *Cache) Get(ctx context.Context, key []byte, o GetOptions) (Value, error
 		if timed {
 			t0 = time.Now()
 		}
-		bufs := readBufs.Get().(*[2][]byte)
-		it, err := c.region.GetItem(key, bufs[0], bufs[1])
+		it, err := c.region.GetItem(key, data[:0], meta[:0])
 		if timed {
 			c.l0s.observe(time.Since(t0))
 		}
 		switch {
 		case err == nil:
 			c.l0s.hits.Add(1)
-			v := Value{Data: clone(it.Value), Meta: clone(it.Meta), Tier: TierL0}
-			readBufs.Put(bufs)
+			v := Value{Data: it.Value, Meta: it.Meta, Tier: TierL0}
 			if !it.Expires.IsZero() {
 				v.ExpiresNs = it.Expires.UnixNano()
 			}
 			return v, nil
 		case errors.Is(err, l0.ErrNotFound):
-			readBufs.Put(bufs)
 			c.l0s.misses.Add(1)
 		default:
-			readBufs.Put(bufs)
 			c.l0s.errors.Add(1)
 			failure = &TierError{Tier: TierL0, Op: "get", Err: err}
 		}
@@ -271,10 +278,11 @@ func (c *Cache) Get(ctx context.Context, key []byte, o GetOptions) (Value, error
 		if timed {
 			t0 = time.Now()
 		}
-		skey := string(key)
-		e := c.l1.Get(skey)
+		// The key viewed as a string without a copy: otter only compares
+		// it on a lookup. Calls that may keep a key get a copy.
+		e := c.l1.Get(unsafe.String(unsafe.SliceData(key), len(key)))
 		if e != nil && e.Gen != gen {
-			c.l1.DeleteIf(skey, e) // rewritten or deleted elsewhere since
+			c.l1.DeleteIf(string(key), e) // rewritten or deleted elsewhere since
 			e = nil
 		}
 		if timed {
@@ -282,7 +290,8 @@ func (c *Cache) Get(ctx context.Context, key []byte, o GetOptions) (Value, error
 		}
 		if e != nil {
 			c.l1s.hits.Add(1)
-			v := Value{Data: clone(e.Value), Meta: clone(e.Meta), ExpiresNs: e.ExpiresNs, Tier: TierL1}
+			v := Value{Data: appendCopy(data, e.Value), Meta: appendCopy(meta, e.Meta),
+				ExpiresNs: e.ExpiresNs, Tier: TierL1}
 			if !o.NoPromote && c.adm.admit(h) {
 				err := c.region.Promote(key, e.Value, e.Meta, e.ExpiresNs, e.Gen)
 				switch {
@@ -290,9 +299,9 @@ func (c *Cache) Get(ctx context.Context, key []byte, o GetOptions) (Value, error
 					v.Promoted = true
 					c.l1s.promotions.Add(1)
 					c.l0s.promotions.Add(1)
-					c.l1.DeleteIf(skey, e)
+					c.l1.DeleteIf(string(key), e)
 				case errors.Is(err, l0.ErrExists), errors.Is(err, l0.ErrStale):
-					c.l1.DeleteIf(skey, e) // L0 has the key, or the copy is old
+					c.l1.DeleteIf(string(key), e) // L0 has the key, or the copy is old
 				default:
 					c.l0s.errors.Add(1)
 				}
@@ -323,7 +332,8 @@ func (c *Cache) Get(ctx context.Context, key []byte, o GetOptions) (Value, error
 			continue
 		}
 		st.hits.Add(1)
-		v := Value{Data: e.Value, Meta: e.Meta, ExpiresNs: e.ExpiresNs, Tier: t.Kind()}
+		v := Value{Data: appendOwned(data, e.Value), Meta: appendOwned(meta, e.Meta),
+			ExpiresNs: e.ExpiresNs, Tier: t.Kind()}
 		for j := 0; j < i; j++ { // write back into the shared tiers above
 			if c.tiers[j].Shared() {
 				if err := c.tiers[j].Set(ctx, key, e); err != nil {
@@ -353,11 +363,26 @@ func (c *Cache) Get(ctx context.Context, key []byte, o GetOptions) (Value, error
 	return Value{}, ErrNotFound
 }
 
-// readBufs are buffers for L0 reads (GetItem copies into them without an
-// allocation of its own), copied out to the exact size afterwards.
-var readBufs = sync.Pool{New: func() any {
-	return &[2][]byte{make([]byte, 0, 1024), make([]byte, 0, 256)}
-}}
+// appendCopy returns src copied into dst's array (dst[:0]) when it fits,
+// else into a new one; nil for an empty src.
+func appendCopy(dst, src []byte) []byte {
+	if len(src) == 0 {
+		return nil
+	}
+	return append(dst[:0], src...)
+}
+
+// appendOwned is appendCopy for a src the caller may keep (what a lower
+// tier returned): src itself when it does not fit dst.
+func appendOwned(dst, src []byte) []byte {
+	if len(src) == 0 {
+		return nil
+	}
+	if len(src) > cap(dst) {
+		return src
+	}
+	return append(dst[:0], src...)
+}
 
 func isL0(err error) bool {
 	var te *TierError
