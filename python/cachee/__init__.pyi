@@ -168,7 +168,10 @@ class SharedCache:
         """``l1_bytes``: size of L1, a per-process cache in libcachee.so (the
         Go core) behind shared memory; None/0: none.  Nothing is loaded until
         a read in this process misses shared memory; in a fork() child of a
-        process that loaded it, tier reads raise ForkError."""
+        process that loaded it, tier reads raise ForkError.  Once loaded, the
+        values this process's writes evict from shared memory are kept in L1
+        (demotion) and served from there as private copies, unless another
+        process has written or deleted the key since."""
     @classmethod
     def open(
         cls,
@@ -310,7 +313,10 @@ class SharedCache:
         pins, live_processes, ...), sizes and the path.  With l1_bytes:
         "l1_bytes", and "tiers", the list of per-tier counters of
         libcachee (None until the tiers are loaded in this process, and in a
-        fork child of a process that loaded them)."""
+        fork child of a process that loaded them), and "demotion", the queue
+        of values evicted by this process on their way to L1 ("queued",
+        "dropped" past its bound "cap_bytes", "demoted" into L1, "failed"
+        calls, "pending_bytes")."""
     def check(self) -> None:
         """Validate every invariant of the region; CorruptRegionError if one
         fails."""

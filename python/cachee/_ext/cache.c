@@ -127,8 +127,8 @@ static int ttl_ns(PyObject *ttl, uint64_t *out) {
 }
 
 /* Store bytes (+meta) under a key, releasing the GIL for large values. */
-static int store(CacheObject *c, const KeyBytes *k, const void *data, size_t len,
-                 const void *meta, size_t meta_len, uint64_t ttl, uint32_t flags) {
+static int store_one(CacheObject *c, const KeyBytes *k, const void *data, size_t len,
+                     const void *meta, size_t meta_len, uint64_t ttl, uint32_t flags) {
     if (len > c->region->value_max) {
         PyErr_Format(errors.ValueTooLargeError,
                      "value of %zu bytes is larger than this region accepts "
@@ -175,6 +175,14 @@ static int store(CacheObject *c, const KeyBytes *k, const void *data, size_t len
         tiers_after_set(c, k, data, len, meta, meta_len, ttl) < 0)
         return -1;
     return 0;
+}
+
+/* store_one, then what the write evicted from L0 goes to L1 (one call). */
+static int store(CacheObject *c, const KeyBytes *k, const void *data, size_t len,
+                 const void *meta, size_t meta_len, uint64_t ttl, uint32_t flags) {
+    int rc = store_one(c, k, data, len, meta, meta_len, ttl, flags);
+    if (__builtin_expect(c->tier_h != 0, 0)) tiers_demote_drain(c, 1);
+    return rc;
 }
 
 /* A bytes-like value, C-contiguous. */
@@ -627,6 +635,16 @@ static int cache_contains(CacheObject *c, PyObject *key) {
     return rc;
 }
 
+/* _l0_contains(key): in L0 only, without touching its frequency (tests). */
+static PyObject *cache_l0_contains(CacheObject *c, PyObject *key) {
+    if (check_open(c) < 0) return NULL;
+    KeyBytes k;
+    if (key_get(key, &k) < 0) return NULL;
+    int rc = cachee_l0_contains(c->h, k.data, (size_t)k.len);
+    if (rc < 0) return raise_l0(rc, NULL);
+    return PyBool_FromLong(rc);
+}
+
 static Py_ssize_t cache_len(CacheObject *c) {
     if (check_open(c) < 0) return -1;
     return (Py_ssize_t)cachee_l0_count(c->h);
@@ -700,14 +718,16 @@ static PyObject *cache_set_many(CacheObject *c, PyObject *args, PyObject *kw) {
             Py_DECREF(list);
             return NULL;
         }
-        int rc = store(c, &k, b.buf, (size_t)b.len, NULL, 0, ttl_v, 0);
+        int rc = store_one(c, &k, b.buf, (size_t)b.len, NULL, 0, ttl_v, 0);
         PyBuffer_Release(&b);
+        if (c->tier_h) tiers_demote_drain(c, rc < 0); /* when half full */
         if (rc < 0) {
             Py_DECREF(list);
             return NULL;
         }
     }
     Py_DECREF(list);
+    if (c->tier_h) tiers_demote_drain(c, 1);
     Py_RETURN_NONE;
 }
 
@@ -916,7 +936,7 @@ static PyObject *cache_stats(CacheObject *c, PyObject *unused) {
             return NULL;
         }
         Py_DECREF(t);
-        if (dict_u64(d, "l1_bytes", c->l1_bytes) < 0) {
+        if (dict_u64(d, "l1_bytes", c->l1_bytes) < 0 || tiers_demote_stats(c, d) < 0) {
             Py_DECREF(d);
             return NULL;
         }
@@ -948,6 +968,7 @@ static PyObject *cache_close(CacheObject *c, PyObject *unused) {
     (void)unused;
     vcache_clear(c);
     c->h = NULL; /* closed from here on, also for threads in tier calls */
+    tiers_demote_stop(c->region);
     Py_CLEAR(c->region); /* views keep the mapping until they are freed */
     tiers_close(c);  /* waits for tier calls in flight (GIL released) */
     Py_RETURN_NONE;
@@ -1023,6 +1044,7 @@ static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
     if (c->region) { /* __init__ called twice */
         vcache_clear(c);
         c->h = NULL;
+        tiers_demote_stop(c->region);
         Py_CLEAR(c->region);
         tiers_close(c);
     }
@@ -1126,6 +1148,7 @@ static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
     c->l1_bytes = l1_bytes;
     c->allow_foreign = foreign;
     c->tier_h = 0;
+    if (l1_bytes > 0 && tiers_demote_setup(c) < 0) return -1;
     PyMem_Free(c->vcache);
     c->vcache = NULL;
     c->vcache_mask = UINT32_MAX;
@@ -1184,6 +1207,7 @@ static int cache_traverse(CacheObject *c, visitproc visit, void *arg) {
 static int cache_clear_refs(CacheObject *c) {
     vcache_clear(c);
     c->h = NULL;
+    tiers_demote_stop(c->region);
     Py_CLEAR(c->region);
     tiers_close(c);
     return 0;
@@ -1265,6 +1289,7 @@ static PyMethodDef cache_methods[] = {
      "SharedCache.open(path, **options)\n\nAttach to an existing region only."},
     {"_region", (PyCFunction)cache_region, METH_NOARGS, NULL},
     {"_get_stored", (PyCFunction)(void (*)(void))cache_get_stored, METH_FASTCALL, NULL},
+    {"_l0_contains", (PyCFunction)cache_l0_contains, METH_O, NULL},
     {"_load_lock", (PyCFunction)cache_load_lock, METH_VARARGS, NULL},
     {"_load_unlock", (PyCFunction)cache_load_unlock, METH_VARARGS, NULL},
     {"get_or_load", (PyCFunction)(void (*)(void))cache_get_or_load,

@@ -26,6 +26,7 @@ typedef struct {
     uint64_t value_max;
     PyObject *path;        /* str */
     PyObject *weakreflist;
+    struct DemoteQueue *demoteq; /* eviction hook's queue (tiers.c), or NULL */
 } RegionObject;
 
 extern PyTypeObject Region_Type;

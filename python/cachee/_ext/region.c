@@ -4,6 +4,7 @@
  * process's slot, with its pins) stays valid until the last of them is gone.
  */
 #include "ext.h"
+#include "tiers.h"
 
 RegionObject *region_open(const char *path, const cachee_l0_options *o) {
     RegionObject *r = PyObject_GC_New(RegionObject, &Region_Type);
@@ -11,6 +12,7 @@ RegionObject *region_open(const char *path, const cachee_l0_options *o) {
     r->h = NULL;
     r->path = NULL;
     r->weakreflist = NULL;
+    r->demoteq = NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = cachee_l0_open(path, o, &r->h);
@@ -34,7 +36,8 @@ RegionObject *region_open(const char *path, const cachee_l0_options *o) {
 static void region_dealloc(RegionObject *r) {
     PyObject_GC_UnTrack(r);
     if (r->weakreflist) PyObject_ClearWeakRefs((PyObject *)r);
-    if (r->h) cachee_l0_close(r->h);
+    if (r->h) cachee_l0_close(r->h); /* no eviction hook runs after this */
+    tiers_demote_free(r->demoteq);
     Py_XDECREF(r->path);
     PyObject_GC_Del(r);
 }

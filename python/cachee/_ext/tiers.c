@@ -53,6 +53,7 @@ typedef struct {
     int (*del)(cachee_t, const void *, size_t);
     int (*stats)(cachee_t, char *, size_t, size_t *);
     int (*last_error)(cachee_t, char *, size_t, size_t *);
+    int (*demote)(cachee_t, const cachee_record *, size_t, size_t *);
     int64_t (*open_handles)(void);
     int64_t (*goroutines)(void);
 } TierApi;
@@ -121,6 +122,7 @@ static void load_locked(void) {
         {(void **)&api.del, "cachee_delete"},
         {(void **)&api.stats, "cachee_stats"},
         {(void **)&api.last_error, "cachee_last_error"},
+        {(void **)&api.demote, "cachee_demote"},
         {(void **)&api.open_handles, "cachee_open_handles"},
         {(void **)&api.goroutines, "cachee_goroutines"},
     };
@@ -210,6 +212,8 @@ static int json_str(char *out, size_t cap, size_t *n, const char *s) {
     return 0;
 }
 
+static void demote_activate(CacheObject *c);
+
 /* The tier handle of c, opening it (and loading the library) if needed.
  * 0 with *out, or -1 with an exception.  GIL held on entry and exit. */
 static int tier_handle(CacheObject *c, cachee_t *out) {
@@ -269,7 +273,10 @@ static int tier_handle(CacheObject *c, cachee_t *out) {
         *out = c->tier_h;
         return 0;
     }
-    if (opened) c->tier_h = h;
+    if (opened) {
+        c->tier_h = h;
+        demote_activate(c);
+    }
     if (tier_forked) {
         raise_fork();
         return -1;
@@ -293,6 +300,7 @@ int tiers_get(CacheObject *c, const KeyBytes *k, uint32_t flags, cachee_value *o
     memset(out, 0, sizeof *out);
     cachee_t h;
     if (tier_handle(c, &h) < 0) return -1;
+    tiers_demote_drain(c, 1); /* what was just evicted is looked for in L1 */
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = api.get(h, k->data, (size_t)k->len, flags | CACHEE_GET_SKIP_L0, out);
@@ -377,6 +385,7 @@ PyObject *tiers_stats(CacheObject *c) {
 }
 
 void tiers_close(CacheObject *c) {
+    if (c->region) tiers_demote_stop(c->region);
     cachee_t h = c->tier_h;
     c->tier_h = 0;
     if (h == 0 || tier_forked || !tier_ok) return; /* a child must not call in */
@@ -438,4 +447,227 @@ PyObject *tiers_goroutines(PyObject *mod, PyObject *unused) {
     hnd = api.open_handles();
     Py_END_ALLOW_THREADS
     return Py_BuildValue("(LL)", (long long)g, (long long)hnd);
+}
+
+/* ------------------------------------------------------------ demotion */
+
+/* One evicted record, copied by the hook: key, meta, value follow. */
+typedef struct DemoteNode {
+    struct DemoteNode *next;
+    int64_t expires_ns;
+    uint32_t gen;
+    uint32_t key_len, meta_len;
+    size_t value_len;
+    unsigned char data[];
+} DemoteNode;
+
+struct DemoteQueue {
+    pthread_mutex_t mu;  /* never taken in a fork child (see demote_hook) */
+    DemoteNode *head, *tail;
+    size_t n, bytes, cap;
+    int active;          /* atomic: queue records (tiers loaded here) */
+    int pending;         /* atomic: head != NULL */
+    uint64_t queued, dropped, demoted, failed; /* atomic counters */
+};
+
+#define DEMOTE_CAP_MIN (8u << 20)
+#define DEMOTE_CAP_MAX (64u << 20)
+
+static size_t node_size(size_t kl, size_t ml, size_t vl) {
+    return sizeof(DemoteNode) + kl + ml + vl;
+}
+
+/* The eviction hook: runs on the evicting thread, under an L0 shard lock,
+ * maybe without the GIL.  No Python, no libcachee, no cachee_l0 call: copy
+ * and queue, or count a drop. */
+static void demote_hook(void *arg, const cachee_l0_evicted *e) {
+    struct DemoteQueue *q = arg;
+    /* A fork child (whose copy of mu may be held by a thread that no longer
+     * exists) never gets past here. */
+    if (tier_forked || !__atomic_load_n(&q->active, __ATOMIC_ACQUIRE)) return;
+    size_t n = node_size(e->key_len, e->meta_len, e->value_len);
+    pthread_mutex_lock(&q->mu);
+    int ok = q->active && q->bytes + n <= q->cap;
+    if (ok) q->bytes += n;
+    pthread_mutex_unlock(&q->mu);
+    if (!ok) {
+        __atomic_add_fetch(&q->dropped, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    DemoteNode *nd = malloc(n);
+    if (nd != NULL) {
+        nd->next = NULL;
+        nd->expires_ns = e->expires_ns;
+        nd->gen = e->generation; /* captured under the shard lock */
+        nd->key_len = (uint32_t)e->key_len;
+        nd->meta_len = (uint32_t)e->meta_len;
+        nd->value_len = e->value_len;
+        memcpy(nd->data, e->key, e->key_len);
+        if (e->meta_len) memcpy(nd->data + e->key_len, e->meta, e->meta_len);
+        if (e->value_len)
+            memcpy(nd->data + e->key_len + e->meta_len, e->value, e->value_len);
+    }
+    pthread_mutex_lock(&q->mu);
+    if (nd != NULL && q->active) {
+        if (q->tail) q->tail->next = nd;
+        else q->head = nd;
+        q->tail = nd;
+        q->n++;
+        __atomic_store_n(&q->pending, 1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&q->mu);
+        __atomic_add_fetch(&q->queued, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    q->bytes -= n; /* no memory, or stopped meanwhile */
+    pthread_mutex_unlock(&q->mu);
+    free(nd);
+    __atomic_add_fetch(&q->dropped, 1, __ATOMIC_RELAXED);
+}
+
+int tiers_demote_setup(CacheObject *c) {
+    RegionObject *r = c->region;
+    if (r == NULL || r->demoteq != NULL) return 0;
+    struct DemoteQueue *q = calloc(1, sizeof *q);
+    if (q == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    pthread_mutex_init(&q->mu, NULL);
+    uint64_t cap = c->l1_bytes / 4;
+    if (cap < DEMOTE_CAP_MIN) cap = DEMOTE_CAP_MIN;
+    if (cap > DEMOTE_CAP_MAX) cap = DEMOTE_CAP_MAX;
+    q->cap = (size_t)cap;
+    r->demoteq = q;
+    /* The handle was opened by this constructor: no other thread uses it
+     * yet, as cachee_l0_set_evict_hook requires. */
+    cachee_l0_set_evict_hook(r->h, demote_hook, q);
+    return 0;
+}
+
+/* The tiers of c were just opened here: start queueing. */
+static void demote_activate(CacheObject *c) {
+    struct DemoteQueue *q = c->region ? c->region->demoteq : NULL;
+    if (q == NULL || tier_forked) return;
+    pthread_mutex_lock(&q->mu);
+    __atomic_store_n(&q->active, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static DemoteNode *demote_take(struct DemoteQueue *q, size_t *n) {
+    pthread_mutex_lock(&q->mu);
+    DemoteNode *head = q->head;
+    *n = q->n;
+    q->head = q->tail = NULL;
+    q->n = 0;
+    __atomic_store_n(&q->pending, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&q->mu);
+    return head;
+}
+
+static void demote_release(struct DemoteQueue *q, DemoteNode *head) {
+    size_t bytes = 0;
+    while (head) {
+        DemoteNode *next = head->next;
+        bytes += node_size(head->key_len, head->meta_len, head->value_len);
+        free(head);
+        head = next;
+    }
+    if (bytes) {
+        pthread_mutex_lock(&q->mu);
+        q->bytes -= bytes;
+        pthread_mutex_unlock(&q->mu);
+    }
+}
+
+void tiers_demote_drain(CacheObject *c, int force) {
+    RegionObject *r = c->region;
+    struct DemoteQueue *q = r ? r->demoteq : NULL;
+    if (q == NULL || !__atomic_load_n(&q->pending, __ATOMIC_ACQUIRE)) return;
+    if (!tiers_loaded(c)) return; /* closed, or a fork child: leave it */
+    if (!force) {
+        size_t bytes;
+        pthread_mutex_lock(&q->mu);
+        bytes = q->bytes;
+        pthread_mutex_unlock(&q->mu);
+        if (bytes < q->cap / 2) return;
+    }
+    cachee_t h = c->tier_h;
+    Py_INCREF(r); /* the queue lives as long as the region */
+    int rc = CACHEE_OK;
+    size_t stored = 0;
+    Py_BEGIN_ALLOW_THREADS
+    size_t n;
+    DemoteNode *head = demote_take(q, &n);
+    cachee_record *recs = n ? malloc(n * sizeof *recs) : NULL;
+    if (recs != NULL) {
+        size_t i = 0;
+        for (DemoteNode *nd = head; nd && i < n; nd = nd->next, i++) {
+            cachee_record *rec = &recs[i];
+            rec->key = nd->data;
+            rec->key_len = nd->key_len;
+            rec->meta = nd->meta_len ? nd->data + nd->key_len : NULL;
+            rec->meta_len = nd->meta_len;
+            rec->value = nd->value_len ? nd->data + nd->key_len + nd->meta_len : NULL;
+            rec->value_len = nd->value_len;
+            rec->expires_ns = nd->expires_ns;
+            rec->generation = nd->gen;
+            rec->reserved_ = 0;
+        }
+        rc = api.demote(h, recs, i, &stored);
+        free(recs);
+    } else if (n) {
+        rc = CACHEE_E_NOMEM;
+    }
+    demote_release(q, head);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(r);
+    __atomic_add_fetch(&q->demoted, stored, __ATOMIC_RELAXED);
+    /* CACHEE_E_HANDLE: closed by another thread meanwhile. */
+    if (rc != CACHEE_OK && rc != CACHEE_E_HANDLE)
+        __atomic_add_fetch(&q->failed, 1, __ATOMIC_RELAXED);
+}
+
+void tiers_demote_stop(RegionObject *r) {
+    struct DemoteQueue *q = r ? r->demoteq : NULL;
+    if (q == NULL) return;
+    if (tier_forked) { /* mu may be held by a thread the child lacks */
+        __atomic_store_n(&q->active, 0, __ATOMIC_RELEASE);
+        return;
+    }
+    pthread_mutex_lock(&q->mu);
+    __atomic_store_n(&q->active, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&q->mu);
+    size_t n;
+    demote_release(q, demote_take(q, &n));
+}
+
+void tiers_demote_free(struct DemoteQueue *q) {
+    if (q == NULL) return;
+    if (tier_forked) return; /* leave the parent's copy alone (see stop) */
+    size_t n;
+    demote_release(q, demote_take(q, &n));
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+}
+
+int tiers_demote_stats(CacheObject *c, PyObject *d) {
+    struct DemoteQueue *q = c->region ? c->region->demoteq : NULL;
+    if (q == NULL) return 0;
+    size_t bytes = 0;
+    if (!tier_forked) {
+        pthread_mutex_lock(&q->mu);
+        bytes = q->bytes;
+        pthread_mutex_unlock(&q->mu);
+    }
+    PyObject *o = Py_BuildValue(
+        "{s:K,s:K,s:K,s:K,s:n,s:n}", "queued",
+        (unsigned long long)__atomic_load_n(&q->queued, __ATOMIC_RELAXED), "dropped",
+        (unsigned long long)__atomic_load_n(&q->dropped, __ATOMIC_RELAXED), "demoted",
+        (unsigned long long)__atomic_load_n(&q->demoted, __ATOMIC_RELAXED), "failed",
+        (unsigned long long)__atomic_load_n(&q->failed, __ATOMIC_RELAXED), "pending_bytes",
+        (Py_ssize_t)bytes, "cap_bytes", (Py_ssize_t)q->cap);
+    if (o == NULL) return -1;
+    int rc = PyDict_SetItemString(d, "demotion", o);
+    Py_DECREF(o);
+    return rc;
 }

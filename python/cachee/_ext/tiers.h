@@ -28,6 +28,25 @@ int tiers_after_delete(CacheObject *c, const KeyBytes *k);
 PyObject *tiers_stats(CacheObject *c);
 /** Close c's tier handle (no call into the library in a fork child). */
 void tiers_close(CacheObject *c);
+/* Demotion.  The L0 handle of a cache with l1_bytes gets an eviction hook
+ * (registered at construction, while no other thread can use the handle)
+ * that copies every record this handle evicts into a bounded C queue, but
+ * only while the tiers are loaded in this process (not a fork child).
+ * After each write the queue goes to L1 in one cachee_demote call. */
+/** Register the hook and its queue on c's region.  0, or -1 with an
+ *  exception. */
+int tiers_demote_setup(CacheObject *c);
+/** Hand what the queue holds to L1 (one call, GIL released); with force 0
+ *  only when it is over half full.  Failures are counted, never raised: the
+ *  write that evicted has succeeded. */
+void tiers_demote_drain(CacheObject *c, int force);
+/** Stop queueing and drop what waits (close). */
+void tiers_demote_stop(RegionObject *r);
+/** Free the queue (region dealloc, after cachee_l0_close).  NULL: no-op. */
+void tiers_demote_free(struct DemoteQueue *q);
+/** Add {"queued", "dropped", "failed", "pending_bytes", "cap_bytes"} as
+ *  d["demotion"].  0 or -1. */
+int tiers_demote_stats(CacheObject *c, PyObject *d);
 /** A read-only ndarray over a private copy of a tier value. */
 PyObject *tiers_copy_to_ndarray(const cachee_value *v, PyObject *shape, PyObject *dtype);
 /** Module functions: _tiers_state() -> dict, _tiers_goroutines(). */
