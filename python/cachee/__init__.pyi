@@ -5,7 +5,7 @@ exception classes of cachee._errors."""
 import os
 import sys
 from types import TracebackType
-from typing import Any, Callable, Final, Iterable, Mapping, Sequence, SupportsIndex, TypeVar, Union, overload
+from typing import Any, Callable, Final, Iterable, Literal, Mapping, Sequence, SupportsIndex, TypeVar, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -164,6 +164,7 @@ class SharedCache:
         open_timeout: float = 5.0,
         view_cache: int = 1024,
         l1_bytes: int | None = None,
+        l1_promote: Literal["tinylfu", "always", "never"] = "tinylfu",
     ) -> None:
         """``l1_bytes``: size of L1, a per-process cache in libcachee.so (the
         Go core) behind shared memory; None/0: none.  Nothing is loaded until
@@ -171,7 +172,9 @@ class SharedCache:
         process that loaded it, tier reads raise ForkError.  Once loaded, the
         values this process's writes evict from shared memory are kept in L1
         (demotion) and served from there as private copies, unless another
-        process has written or deleted the key since."""
+        process has written or deleted the key since.  ``l1_promote``: which
+        L1 hits go back into shared memory: "tinylfu" (those read more often
+        than what shared memory evicts), "always", "never"."""
     @classmethod
     def open(
         cls,
@@ -186,6 +189,7 @@ class SharedCache:
         open_timeout: float = 5.0,
         view_cache: int = 1024,
         l1_bytes: int | None = None,
+        l1_promote: Literal["tinylfu", "always", "never"] = "tinylfu",
     ) -> Self:
         """Attach to an existing region only (RegionNotFoundError if absent)."""
     @property

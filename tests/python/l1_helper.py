@@ -2,7 +2,7 @@
 JSON command per line, for test_l1.py: the pytest process itself never
 loads the Go runtime (its other tests fork).
 
-    python l1_helper.py PATH L1_BYTES
+    python l1_helper.py PATH L1_BYTES [L1_PROMOTE]
 """
 import json
 import sys
@@ -13,7 +13,8 @@ import numpy as np
 import cachee
 
 path, l1_bytes = sys.argv[1], int(sys.argv[2])
-c = cachee.SharedCache.open(path, l1_bytes=l1_bytes)
+promote = sys.argv[3] if len(sys.argv) > 3 else "tinylfu"
+c = cachee.SharedCache.open(path, l1_bytes=l1_bytes, l1_promote=promote)
 assert c.get("__load_the_tiers__") is None  # the first miss loads them
 # Bring L0 to its eviction regime first: records written from now on go
 # through S3-FIFO's small queue and leave after about a tenth of the region

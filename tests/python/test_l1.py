@@ -28,9 +28,10 @@ L1 = 64 << 20
 class L1Process:
     """A child process with a SharedCache(l1_bytes=L1) on path."""
 
-    def __init__(self, path, l1_bytes=L1):
+    def __init__(self, path, l1_bytes=L1, promote="tinylfu"):
         self.p = subprocess.Popen(
-            [sys.executable, os.path.join(tu.TESTS_DIR, "l1_helper.py"), path, str(l1_bytes)],
+            [sys.executable, os.path.join(tu.TESTS_DIR, "l1_helper.py"), path, str(l1_bytes),
+             promote],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=tu.child_env(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1"))
 
@@ -214,6 +215,23 @@ def test_repeated_l1_hits_promote_back_into_l0(small):
     # now an L0 hit, no longer an L1 one
     got = a("get", key=k)
     assert bytes.fromhex(got["value"]) == v and not got["l1"], got
+
+
+def test_l1_promote_never_keeps_hits_in_l1(region_path):
+    c = cachee.SharedCache(region_path, size_bytes=SMALL)
+    a = L1Process(region_path, promote="never")
+    try:
+        k, v = demoted(a, "cold")[0]
+        for _ in range(20):
+            got = a("get", key=k)
+            assert bytes.fromhex(got["value"]) == v and got["l1"], got
+        assert not a("in_l0", key=k)
+        assert a("stats")["tiers"]["l1"]["promotions"] == 0
+    finally:
+        a.close()
+        c.close()
+    with pytest.raises(ValueError, match="l1_promote"):
+        cachee.SharedCache(region_path, size_bytes=SMALL, l1_promote="sometimes")
 
 
 def test_bounded_queue_counts_what_it_drops(region_path):

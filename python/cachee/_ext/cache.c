@@ -1010,7 +1010,7 @@ static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"path", "size_gb", "size_bytes", "mode", "create",
                              "max_entries", "segment_size", "max_procs", "huge_pages",
                              "allow_foreign_owner", "allow_loose_mode", "allow_any_fs",
-                             "open_timeout", "view_cache", "l1_bytes", NULL};
+                             "open_timeout", "view_cache", "l1_bytes", "l1_promote", NULL};
     PyObject *path = NULL, *size_gb = NULL, *size_bytes = Py_None;
     unsigned int mode = 0600, segment_size = 0, max_procs = 0;
     int create = 1, huge = 0, foreign = 0, loose = 0, anyfs = 0;
@@ -1019,11 +1019,22 @@ static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
     int view_cache = 1024;
     int default_size = 0;
     PyObject *l1 = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO$OIpKIIppppdiO", kwlist, &path,
+    const char *promote = "tinylfu";
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO$OIpKIIppppdiOs", kwlist, &path,
                                      &size_gb, &size_bytes, &mode, &create, &max_entries,
                                      &segment_size, &max_procs, &huge, &foreign, &loose,
-                                     &anyfs, &timeout, &view_cache, &l1))
+                                     &anyfs, &timeout, &view_cache, &l1, &promote))
         return -1;
+    int promote_i = strcmp(promote, "tinylfu") == 0  ? 0
+                    : strcmp(promote, "always") == 0 ? 1
+                    : strcmp(promote, "never") == 0  ? 2
+                                                     : -1;
+    if (promote_i < 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "l1_promote must be 'tinylfu', 'always' or 'never' (got '%s')",
+                     promote);
+        return -1;
+    }
     uint64_t l1_bytes = 0;
     if (l1 != Py_None) {
         /* Only recorded: nothing is loaded until a read misses L0. */
@@ -1147,6 +1158,7 @@ static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
     c->h = r->h;
     c->l1_bytes = l1_bytes;
     c->allow_foreign = foreign;
+    c->promote = promote_i;
     c->tier_h = 0;
     if (l1_bytes > 0 && tiers_demote_setup(c) < 0) return -1;
     PyMem_Free(c->vcache);
@@ -1338,7 +1350,8 @@ PyTypeObject SharedCache_Type = {
     .tp_doc = "SharedCache(path='/dev/shm/cachee', size_gb=2, *, size_bytes=None, "
               "mode=0o600, create=True, max_entries=0, segment_size=0, max_procs=0, "
               "huge_pages=False, allow_foreign_owner=False, allow_loose_mode=False, "
-              "allow_any_fs=False, open_timeout=5.0, view_cache=1024, l1_bytes=None)\n\n"
+              "allow_any_fs=False, open_timeout=5.0, view_cache=1024, l1_bytes=None, "
+              "l1_promote='tinylfu')\n\n"
               "A cache in shared memory that every process on the machine reads "
               "without a copy.",
     .tp_traverse = (traverseproc)cache_traverse,

@@ -170,6 +170,7 @@ typedef struct {
     PyObject *weakreflist;
     uint64_t l1_bytes;    /* L1 capacity asked for; 0: no tiers */
     int allow_foreign;    /* passed on to the tiers */
+    int promote;          /* 0 tinylfu, 1 always, 2 never (passed on) */
     uint64_t tier_h;      /* libcachee handle (cachee_t) once opened here */
 } CacheObject;
 

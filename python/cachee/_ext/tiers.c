@@ -236,8 +236,11 @@ static int tier_handle(CacheObject *c, cachee_t *out) {
     int bad = json_str(cfg, sizeof cfg, &n, PyBytes_AS_STRING(pb)) < 0;
     Py_DECREF(pb);
     if (!bad) {
-        int w = snprintf(cfg + n, sizeof cfg - n, ",\"l1_bytes\":%llu,\"allow_foreign_owner\":%s}",
-                         (unsigned long long)c->l1_bytes, c->allow_foreign ? "true" : "false");
+        static const char *const promote[] = {"tinylfu", "always", "never"};
+        int w = snprintf(cfg + n, sizeof cfg - n,
+                         ",\"l1_bytes\":%llu,\"allow_foreign_owner\":%s,\"promote\":\"%s\"}",
+                         (unsigned long long)c->l1_bytes, c->allow_foreign ? "true" : "false",
+                         promote[c->promote >= 0 && c->promote <= 2 ? c->promote : 0]);
         bad = w < 0 || (size_t)w >= sizeof cfg - n;
         if (!bad) n += (size_t)w;
     }
