@@ -38,7 +38,8 @@
  * - No Go pointer crosses the boundary.  Every buffer passed in is owned by
  *   the caller and only read during the call.  Memory handed out (the bytes
  *   of a cachee_value) is allocated with malloc by libcachee and owned by the
- *   caller from then on; release it with cachee_value_free().
+ *   caller from then on; release it with cachee_value_free() (never with
+ *   free(): see cachee_value).
  * - Every function may be called from any thread, concurrently, on the same
  *   handle.  Functions that can block (tier I/O) do not hold
  *   any lock of the caller's; callers release their own locks (the GIL)
@@ -122,9 +123,14 @@ enum cachee_tier {
     CACHEE_TIER_REDIS = 3 /**< the fleet's Redis (later issue) */
 };
 
-/** A value handed out by cachee_get.  data and meta are malloc'ed copies
- *  owned by the caller (either may be NULL when its length is 0); release
- *  both with cachee_value_free(). */
+/** A value handed out by cachee_get.  data and meta are copies owned by the
+ *  caller, in ONE block that libcachee malloc'ed: the value bytes at its
+ *  start (so data is aligned as malloc aligns), the metadata right after
+ *  them (meta == data + len when both are present).  Either is NULL when its
+ *  length is 0.  Release the block with cachee_value_free(), never with
+ *  free(data) / free(meta): meta is not the start of a block.  (Earlier
+ *  builds of ABI 1 made two blocks; the struct is unchanged, and a caller
+ *  that releases values only with cachee_value_free() is unaffected.) */
 typedef struct cachee_value {
     void *data;           /**< value bytes */
     size_t len;           /**< their length */
@@ -204,7 +210,8 @@ int cachee_close(cachee_t h);
 int cachee_get(cachee_t h, const void *key, size_t key_len, uint32_t flags,
                cachee_value *out);
 
-/** Release what cachee_get handed out and zero *v.  NULL is a no-op. */
+/** Release what cachee_get handed out (the one block holding data and
+ *  meta) and zero *v.  NULL, and a zeroed value, are no-ops. */
 void cachee_value_free(cachee_value *v);
 
 /**

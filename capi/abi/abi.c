@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cachee.h"
+#include "abi_internal.h"
 #include "_cgo_export.h"
 
 #ifndef MADV_WIPEONFORK
@@ -68,16 +69,41 @@ API int cachee_close(cachee_t h) {
     return cacheeGo_close(h);
 }
 
+__attribute__((visibility("hidden"))) int cachee_abi_block(const void *d, size_t dn, const void *m,
+                                                         size_t mn, cachee_value *out) {
+    if (dn == 0 && mn == 0) {
+        out->data = out->meta = NULL;
+        return 0;
+    }
+    if (dn > SIZE_MAX - mn) return -1;
+    unsigned char *b = malloc(dn + mn);
+    if (b == NULL) return -1;
+    if (dn) memcpy(b, d, dn);
+    if (mn) memcpy(b + dn, m, mn);
+    out->data = dn ? b : NULL;
+    out->meta = mn ? b + dn : NULL;
+    return 0;
+}
+
 API int cachee_get(cachee_t h, const void *key, size_t key_len, uint32_t flags,
                    cachee_value *out) {
     if (in_child()) return CACHEE_E_FORKED;
-    return cacheeGo_get(h, (void *)key, key_len, flags, out);
+    if (out == NULL) return cacheeGo_get(h, (void *)key, key_len, flags, out, NULL);
+    unsigned char scratch[CACHEE_ABI_SCRATCH_DATA + CACHEE_ABI_SCRATCH_META];
+    int rc = cacheeGo_get(h, (void *)key, key_len, flags, out, scratch);
+    if (rc != CACHEE_ABI_IN_SCRATCH) return rc;
+    if (cachee_abi_block(scratch, out->len, scratch + CACHEE_ABI_SCRATCH_DATA, out->meta_len,
+                         out) != 0) {
+        size_t n = out->len + out->meta_len;
+        memset(out, 0, sizeof *out);
+        return cacheeGo_nomem(h, n);
+    }
+    return CACHEE_OK;
 }
 
 API void cachee_value_free(cachee_value *v) {
     if (v == NULL) return;
-    free(v->data);
-    free(v->meta);
+    free(v->data != NULL ? v->data : v->meta); /* one block: see abi_internal.h */
     memset(v, 0, sizeof *v);
 }
 
@@ -117,18 +143,4 @@ API int64_t cachee_open_handles(void) {
 API int64_t cachee_goroutines(void) {
     if (in_child()) return CACHEE_E_FORKED;
     return cacheeGo_goroutines();
-}
-
-/* malloc that may fail (cgo's C.malloc aborts instead). */
-__attribute__((visibility("hidden"))) void *cachee_abi_copy(const void *src,
-                                                       size_t n, int *ok) {
-    *ok = 1;
-    if (n == 0) return NULL;
-    void *p = malloc(n);
-    if (p == NULL) {
-        *ok = 0;
-        return NULL;
-    }
-    memcpy(p, src, n);
-    return p;
 }

@@ -11,11 +11,10 @@
 package abi
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include -std=gnu11 -Wall -Wextra -Werror
+#cgo CFLAGS: -I${SRCDIR}/../../include -I${SRCDIR} -std=gnu11 -Wall -Wextra -Werror
 #include <stdlib.h>
 #include "cachee.h"
-
-void *cachee_abi_copy(const void *src, size_t n, int *ok);
+#include "abi_internal.h"
 */
 import "C"
 
@@ -140,7 +139,7 @@ func cacheeGo_close(h C.cachee_t) (rc C.int) {
 }
 
 //export cacheeGo_get
-func cacheeGo_get(h C.cachee_t, key unsafe.Pointer, keyLen C.size_t, flags C.uint32_t, out *C.cachee_value) (rc C.int) {
+func cacheeGo_get(h C.cachee_t, key unsafe.Pointer, keyLen C.size_t, flags C.uint32_t, out *C.cachee_value, scratch unsafe.Pointer) (rc C.int) {
 	hd := lookup(h)
 	defer guard(hd, "cachee_get", &rc)
 	if hd == nil {
@@ -156,36 +155,45 @@ func cacheeGo_get(h C.cachee_t, key unsafe.Pointer, keyLen C.size_t, flags C.uin
 	if flags&^(C.CACHEE_GET_SKIP_L0|C.CACHEE_GET_NO_PROMOTE) != 0 {
 		return fail(hd, C.CACHEE_E_INVALID, fmt.Sprintf("cachee_get: unknown flags %#x", uint32(flags)))
 	}
-	v, err := hd.c.Get(context.Background(), bytesOf(key, keyLen), core.GetOptions{
+	// The value and metadata go into abi.c's scratch (C memory) when they
+	// fit; abi.c then makes the block handed out (abi_internal.h).
+	var data, meta []byte
+	if scratch != nil {
+		data = unsafe.Slice((*byte)(scratch), C.CACHEE_ABI_SCRATCH_DATA)[:0]
+		meta = unsafe.Slice((*byte)(unsafe.Add(scratch, C.CACHEE_ABI_SCRATCH_DATA)), C.CACHEE_ABI_SCRATCH_META)[:0]
+	}
+	v, err := hd.c.GetInto(context.Background(), bytesOf(key, keyLen), core.GetOptions{
 		SkipL0:    flags&C.CACHEE_GET_SKIP_L0 != 0,
 		NoPromote: flags&C.CACHEE_GET_NO_PROMOTE != 0,
-	})
+	}, data, meta)
 	if err != nil {
 		return code(hd, "cachee_get", err)
 	}
-	var ok C.int
-	var data, meta unsafe.Pointer
-	if len(v.Data) > 0 {
-		if data = C.cachee_abi_copy(unsafe.Pointer(&v.Data[0]), C.size_t(len(v.Data)), &ok); ok == 0 {
-			return fail(hd, C.CACHEE_E_NOMEM, fmt.Sprintf("cachee_get: malloc(%d) failed", len(v.Data)))
-		}
-	}
-	if len(v.Meta) > 0 {
-		if meta = C.cachee_abi_copy(unsafe.Pointer(&v.Meta[0]), C.size_t(len(v.Meta)), &ok); ok == 0 {
-			C.free(data)
-			return fail(hd, C.CACHEE_E_NOMEM, fmt.Sprintf("cachee_get: malloc(%d) failed", len(v.Meta)))
-		}
-	}
-	out.data = data
 	out.len = C.size_t(len(v.Data))
-	out.meta = meta
 	out.meta_len = C.size_t(len(v.Meta))
 	out.expires_ns = C.int64_t(v.ExpiresNs)
 	out.tier = C.int32_t(v.Tier)
 	if v.Promoted {
 		out.flags = C.CACHEE_VALUE_PROMOTED
 	}
+	if scratch != nil && within(v.Data, data) && within(v.Meta, meta) {
+		return C.CACHEE_ABI_IN_SCRATCH
+	}
+	if !block(v.Data, v.Meta, out) {
+		*out = C.cachee_value{}
+		return fail(hd, C.CACHEE_E_NOMEM, fmt.Sprintf("cachee_get: malloc(%d) failed", len(v.Data)+len(v.Meta)))
+	}
 	return C.CACHEE_OK
+}
+
+// within reports whether b is empty or lies at the start of buf's array.
+func within(b, buf []byte) bool {
+	return len(b) == 0 || (cap(buf) > 0 && unsafe.SliceData(b) == unsafe.SliceData(buf[:1]))
+}
+
+//export cacheeGo_nomem
+func cacheeGo_nomem(h C.cachee_t, n C.size_t) C.int {
+	return fail(lookup(h), C.CACHEE_E_NOMEM, fmt.Sprintf("cachee_get: malloc(%d) failed", n))
 }
 
 //export cacheeGo_set

@@ -129,6 +129,46 @@ TEST(version_and_round_trip) {
     cachee_l0_unlink(name);
 }
 
+TEST(value_sizes_one_block) {
+    /* Values and metadata around the sizes where cachee_get switches from
+     * its scratch to a block made by Go; each comes back whole, in one block
+     * that cachee_value_free releases (data first, meta right after it). */
+    load();
+    const char *name = make_region("sizes", 16);
+    cachee_t h = open_cache(name, 0);
+    static const size_t dl[] = {0, 1, 64, 4095, 4096, 4097, 100000};
+    static const size_t ml[] = {0, 1, 511, 512, 513, 4096};
+    unsigned char *val = malloc(100000), *meta = malloc(4096);
+    CHECK(val != NULL && meta != NULL);
+    for (size_t i = 0; i < 100000; i++) val[i] = (unsigned char)(i * 7 + 1);
+    for (size_t i = 0; i < 4096; i++) meta[i] = (unsigned char)(i * 13 + 5);
+    for (size_t a = 0; a < sizeof dl / sizeof dl[0]; a++) {
+        for (size_t b = 0; b < sizeof ml / sizeof ml[0]; b++) {
+            char key[32];
+            int kn = snprintf(key, sizeof key, "s-%zu-%zu", dl[a], ml[b]);
+            CHECK_RC(api.set(h, key, (size_t)kn, dl[a] ? val : NULL, dl[a],
+                             ml[b] ? meta : NULL, ml[b], 0, 0),
+                     CACHEE_OK);
+            cachee_value v;
+            CHECK_RC(api.get(h, key, (size_t)kn, 0, &v), CACHEE_OK);
+            CHECK(v.len == dl[a] && v.meta_len == ml[b] && v.tier == CACHEE_TIER_L0);
+            CHECK((v.data == NULL) == (dl[a] == 0) && (v.meta == NULL) == (ml[b] == 0));
+            if (dl[a]) {
+                CHECK(memcmp(v.data, val, dl[a]) == 0);
+                CHECK((uintptr_t)v.data % 16 == 0);
+            }
+            if (ml[b]) CHECK(memcmp(v.meta, meta, ml[b]) == 0);
+            if (dl[a] && ml[b]) CHECK((unsigned char *)v.meta == (unsigned char *)v.data + v.len);
+            api.value_free(&v);
+            CHECK(v.data == NULL && v.meta == NULL && v.len == 0 && v.meta_len == 0);
+        }
+    }
+    free(val);
+    free(meta);
+    CHECK_RC(api.close(h), CACHEE_OK);
+    cachee_l0_unlink(name);
+}
+
 TEST(errors_documented) {
     load();
     const char *name = make_region("err", 8);

@@ -1,6 +1,7 @@
 package capitest_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"runtime"
@@ -237,5 +238,46 @@ func TestHandleTable(t *testing.T) {
 	}
 	if n := capitest.OpenHandles(); n != 0 {
 		t.Fatalf("open handles %d after closing all", n)
+	}
+}
+
+// Values served by L1 come back whole through C at every size: in the
+// scratch of cachee_get or in a block made by Go.
+func TestL1ValueSizesThroughC(t *testing.T) {
+	p := region(t)
+	h, rc := capitest.Open(fmt.Sprintf(`{"path": %q, "l1_bytes": 16777216, "promote": "never"}`, p))
+	if rc != capitest.OK {
+		t.Fatal(rc)
+	}
+	defer capitest.Close(h)
+	r, err := l0.Open(p, l0.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fill := func(n int, seed byte) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i)*7 + seed
+		}
+		return b
+	}
+	var recs []capitest.Record
+	for _, dn := range []int{0, 1, 4096, 4097, 100000} {
+		for _, mn := range []int{0, 512, 513, 4096} {
+			k := fmt.Sprintf("l1-%d-%d", dn, mn)
+			recs = append(recs, capitest.Record{Key: []byte(k), Value: fill(dn, 1), Meta: fill(mn, 2),
+				Generation: r.Generation(l0.Hash([]byte(k)))})
+		}
+	}
+	if n, rc := capitest.Demote(h, recs, 0); rc != capitest.OK || n != len(recs) {
+		t.Fatalf("demote = %d, %d", n, rc)
+	}
+	for _, rec := range recs {
+		v, rc := capitest.Get(h, rec.Key, capitest.SkipL0)
+		if rc != capitest.OK || v.Tier != 1 || !bytes.Equal(v.Data, rec.Value) || !bytes.Equal(v.Meta, rec.Meta) {
+			t.Fatalf("%s: rc %d tier %d, %d/%d bytes of value, %d/%d of meta", rec.Key, rc, v.Tier,
+				len(v.Data), len(rec.Value), len(v.Meta), len(rec.Meta))
+		}
 	}
 }
