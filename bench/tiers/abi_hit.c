@@ -13,8 +13,13 @@
  * 64-byte values, keys chosen at random among those present; median of 5
  * rounds.  Build and run: make bench-tiers (or see bench/tiers/README.md).
  *
- *   abi_hit [LIB [ONLY]]   ONLY = bare, direct, l0 or l1: time that loop
- *                          alone, for 20 rounds (to profile it with perf)
+ * Each of them over every key of its tier (random memory accesses: the
+ * lookup's cache misses dominate), then the last three over 1024 hot keys
+ * (the cost of the call itself).
+ *
+ *   abi_hit [LIB [ONLY]]   ONLY = bare, direct, l0, l1, direct-hot, l0-hot
+ *                          or l1-hot: time that loop alone, for 20 rounds
+ *                          (to profile it with perf)
  *
  * With PERF_CTL=FIFO in the environment, "enable" is written to FIFO once
  * the keys are written, so that `perf record --control=fifo:FIFO -D -1`
@@ -142,61 +147,66 @@ int main(int argc, char **argv) {
             fclose(f);
         }
     }
-    double t_bare[MAXROUNDS], t_direct[MAXROUNDS], t_l0[MAXROUNDS], t_l1[MAXROUNDS];
+    /* The hot set: 1024 keys of each tier, read over and over, stay in the
+     * CPU caches: those rows show the cost of the call itself (the cgo
+     * transitions, hashing, copying) rather than memory latency. */
+    enum { HOT = 1024 };
+    int hot0[HOT], hot1[HOT];
+    for (int i = 0; i < HOT; i++) {
+        hot0[i] = inl0[next() % (uint64_t)n0];
+        hot1[i] = inl1[next() % (uint64_t)n1];
+    }
+    struct row {
+        const char *name, *label;
+        int mode; /* 0 bare, 1 direct, 2 ABI L0, 3 ABI L1 */
+        const int *ids;
+        int n;
+        double t[MAXROUNDS];
+    } rows[] = {
+        {"bare", "bare C->Go call (open_handles)", 0, inl0, n0, {0}},
+        {"direct", "direct L0 get (C, no Go)", 1, inl0, n0, {0}},
+        {"l0", "ABI cachee_get, L0 hit", 2, inl0, n0, {0}},
+        {"l1", "ABI cachee_get SKIP_L0, L1 hit", 3, inl1, n1, {0}},
+        {"direct-hot", "direct L0 get, 1k hot keys", 1, hot0, HOT, {0}},
+        {"l0-hot", "ABI L0 hit, 1k hot keys", 2, hot0, HOT, {0}},
+        {"l1-hot", "ABI L1 hit, 1k hot keys", 3, hot1, HOT, {0}},
+    };
+    enum { NROWS = sizeof rows / sizeof rows[0] };
     char buf[64];
     for (int r = 0; r < rounds; r++) {
-        double t;
-        if (RUN("bare")) {
-            t = now();
+        for (int j = 0; j < NROWS; j++) {
+            struct row *w = &rows[j];
+            if (!RUN(w->name)) continue;
+            double t = now();
             for (int i = 0; i < OPS; i++) {
-                int kl = keyof(key, inl0[next() % (uint64_t)n0]);
-                if (c_open_handles() != 1 || kl == 0) return 5;
-            }
-            t_bare[r] = (now() - t) / OPS * 1e9;
-        }
-        if (RUN("direct")) {
-            t = now();
-            for (int i = 0; i < OPS; i++) {
-                int kl = keyof(key, inl0[next() % (uint64_t)n0]);
-                if (cachee_l0_get(l0, key, (size_t)kl, buf, sizeof buf, NULL) != 0) return 2;
-            }
-            t_direct[r] = (now() - t) / OPS * 1e9;
-        }
-        if (RUN("l0")) {
-            t = now();
-            for (int i = 0; i < OPS; i++) {
-                int kl = keyof(key, inl0[next() % (uint64_t)n0]);
+                int kl = keyof(key, w->ids[next() % (uint64_t)w->n]);
                 cachee_value v;
-                if (c_get(h, key, (size_t)kl, 0, &v) != 0) return 3;
-                c_free(&v);
+                switch (w->mode) {
+                case 0:
+                    if (c_open_handles() != 1 || kl == 0) return 5;
+                    break;
+                case 1:
+                    if (cachee_l0_get(l0, key, (size_t)kl, buf, sizeof buf, NULL) != 0) return 2;
+                    break;
+                case 2:
+                    if (c_get(h, key, (size_t)kl, 0, &v) != 0) return 3;
+                    c_free(&v);
+                    break;
+                default:
+                    /* a key may have become a miss: L1 entries share
+                     * generation counters with later writes */
+                    rc = c_get(h, key, (size_t)kl, CACHEE_GET_SKIP_L0 | CACHEE_GET_NO_PROMOTE, &v);
+                    if (rc != 0 && rc != CACHEE_NOTFOUND) return 4;
+                    c_free(&v);
+                }
             }
-            t_l0[r] = (now() - t) / OPS * 1e9;
-        }
-        if (RUN("l1")) {
-            t = now();
-            for (int i = 0; i < OPS; i++) {
-                int kl = keyof(key, inl1[next() % (uint64_t)n1]);
-                cachee_value v;
-                int rc = c_get(h, key, (size_t)kl, CACHEE_GET_SKIP_L0 | CACHEE_GET_NO_PROMOTE, &v);
-                if (rc != 0 && rc != CACHEE_NOTFOUND) return 4;
-                c_free(&v);
-            }
-            t_l1[r] = (now() - t) / OPS * 1e9;
+            w->t[r] = (now() - t) / OPS * 1e9;
         }
     }
-    struct {
-        const char *name, *label;
-        double *t;
-    } rows[] = {
-        {"bare", "bare C->Go call (open_handles)", t_bare},
-        {"direct", "direct L0 get (C, no Go)", t_direct},
-        {"l0", "ABI cachee_get, L0 hit", t_l0},
-        {"l1", "ABI cachee_get SKIP_L0, L1 hit", t_l1},
-    };
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        if (!RUN(rows[i].name)) continue;
-        qsort(rows[i].t, (size_t)rounds, sizeof(double), cmp);
-        printf("%-34s %8.0f ns/op\n", rows[i].label, rows[i].t[rounds / 2]);
+    for (int j = 0; j < NROWS; j++) {
+        if (!RUN(rows[j].name)) continue;
+        qsort(rows[j].t, (size_t)rounds, sizeof(double), cmp);
+        printf("%-34s %8.0f ns/op\n", rows[j].label, rows[j].t[rounds / 2]);
     }
     c_close(h);
     cachee_l0_close(l0);

@@ -45,7 +45,8 @@ median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR
 echo
 printf '%-34s %10s %10s   (median of %d runs, ns/op)\n' "read" "$sha" "tree" "$runs"
 for row in "bare C->Go call (open_handles)" "direct L0 get (C, no Go)" \
-  "ABI cachee_get, L0 hit" "ABI cachee_get SKIP_L0, L1 hit"; do
+  "ABI cachee_get, L0 hit" "ABI cachee_get SKIP_L0, L1 hit" \
+  "direct L0 get, 1k hot keys" "ABI L0 hit, 1k hot keys" "ABI L1 hit, 1k hot keys"; do
   a=$(echo "${res["$sha|$row"]:-}" | median)
   b=$(echo "${res["tree|$row"]:-}" | median)
   printf '%-34s %10s %10s\n' "$row" "${a:--}" "${b:--}"

@@ -14,7 +14,7 @@ package l1
 
 import (
 	"math"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -50,15 +50,10 @@ func Weight(key string, e *Entry) uint64 {
 type Cache struct {
 	c        *otter.Cache[string, *Entry]
 	capacity uint64
-	tasks    sync.WaitGroup
-	mu       sync.Mutex // guards closed against task submission
-	closed   bool
 }
 
-// expiry turns Entry.ExpiresNs into otter's per-entry duration.
-type expiry struct{}
-
-func (expiry) left(e *Entry) time.Duration {
+// left turns Entry.ExpiresNs into otter's per-entry duration.
+func left(e *Entry) time.Duration {
 	if e.ExpiresNs == 0 {
 		return math.MaxInt64
 	}
@@ -67,18 +62,6 @@ func (expiry) left(e *Entry) time.Duration {
 		return 0
 	}
 	return d
-}
-
-func (x expiry) ExpireAfterCreate(e otter.Entry[string, *Entry]) time.Duration {
-	return x.left(e.Value)
-}
-
-func (x expiry) ExpireAfterUpdate(e otter.Entry[string, *Entry], _ *Entry) time.Duration {
-	return x.left(e.Value)
-}
-
-func (expiry) ExpireAfterRead(e otter.Entry[string, *Entry]) time.Duration {
-	return e.ExpiresAfter()
 }
 
 // New returns a cache holding at most capacity bytes (Weight of every entry
@@ -94,8 +77,20 @@ func New(capacity uint64) (*Cache, error) {
 			}
 			return uint32(w)
 		},
-		ExpiryCalculator: expiry{},
-		Executor:         l.run,
+		// The expiry is set when an entry is written and never moved by a
+		// read (a read-expiry calculator makes every read recompute it and
+		// reschedule the node in the timer wheel).
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *Entry]) time.Duration {
+			return left(e.Value)
+		}),
+		// Maintenance (replaying the read and write buffers into the
+		// policy, evicting) runs on the goroutine that calls the cache, a
+		// pass every 16 reads or so, instead of on a new goroutine each
+		// time: starting a goroutine and waking a thread for it cost more
+		// than the pass (measured through the ABI, bench/tiers). The cache
+		// calls itself from no callback, so a synchronous executor cannot
+		// deadlock it (see otter's Options.Executor).
+		Executor: func(fn func()) { fn() },
 	})
 	if err != nil {
 		return nil, err
@@ -104,31 +99,16 @@ func New(capacity uint64) (*Cache, error) {
 	return l, nil
 }
 
-// run is otter's executor: a goroutine per task, counted so that Close can
-// wait for every one of them.
-func (l *Cache) run(fn func()) {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		fn()
-		return
-	}
-	l.tasks.Add(1)
-	l.mu.Unlock()
-	go func() {
-		defer l.tasks.Done()
-		fn()
-	}()
-}
-
-// Get returns the entry of key, or nil if it is absent or expired.
+// Get returns the entry of key, or nil if it is absent or expired. key is
+// not kept after Get returns, so it may view memory that the caller reuses
+// (a string made with unsafe.String over a byte slice).
 func (l *Cache) Get(key string) *Entry {
 	e, ok := l.c.GetIfPresent(key)
 	if !ok {
 		return nil
 	}
 	if e.ExpiresNs != 0 && time.Now().UnixNano() >= e.ExpiresNs {
-		l.c.Invalidate(key)
+		l.c.Invalidate(strings.Clone(key)) // key may view the caller's memory
 		return nil
 	}
 	return e
@@ -175,13 +155,9 @@ func (l *Cache) Bytes() uint64 { return l.c.WeightedSize() }
 // Capacity returns the capacity in bytes.
 func (l *Cache) Capacity() uint64 { return l.capacity }
 
-// Close drops every entry and stops the goroutines of the cache; it waits
-// for them. Close must be the last call.
+// Close drops every entry and stops the goroutine of the cache (otter's
+// periodic clean-up). Close must be the last call.
 func (l *Cache) Close() {
 	l.c.InvalidateAll()
 	l.c.StopAllGoroutines()
-	l.mu.Lock()
-	l.closed = true
-	l.mu.Unlock()
-	l.tasks.Wait()
 }
