@@ -45,3 +45,30 @@ func TestReadsDoNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// GetItem with buffers of every size class: smaller and larger than its
+// own, smaller and larger than the value and metadata (then it reads again
+// into new arrays); on a miss it hands the caller's buffers back.
+func TestGetItemBuffers(t *testing.T) {
+	r, _ := newRegion(t, "getitem", l0.Options{Size: 8 << 20})
+	val, meta := bytes.Repeat([]byte("0123456789"), 1000), bytes.Repeat([]byte("m"), 1000)
+	if err := r.SetWith([]byte("k"), val, l0.SetOptions{Meta: meta}); err != nil {
+		t.Fatal(err)
+	}
+	for _, vc := range []int{0, 100, 512, 4096, 20000} {
+		for _, mc := range []int{0, 100, 256, 2000} {
+			dst, mdst := make([]byte, 0, vc), make([]byte, 0, mc)
+			it, err := r.GetItem([]byte("k"), dst, mdst)
+			if err != nil || !bytes.Equal(it.Value, val) || !bytes.Equal(it.Meta, meta) {
+				t.Fatalf("caps %d/%d: %v, %d/%d bytes", vc, mc, err, len(it.Value), len(it.Meta))
+			}
+			if vc >= len(val) && &it.Value[0] != &dst[:1][0] {
+				t.Fatalf("caps %d/%d: value not read into dst", vc, mc)
+			}
+			it, err = r.GetItem([]byte("absent"), dst, mdst)
+			if err != l0.ErrNotFound || len(it.Value) != 0 || cap(it.Value) != vc || cap(it.Meta) != mc {
+				t.Fatalf("caps %d/%d: miss gave %v, caps %d/%d", vc, mc, err, cap(it.Value), cap(it.Meta))
+			}
+		}
+	}
+}

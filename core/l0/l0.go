@@ -375,9 +375,42 @@ func (r *Region) GetItem(key, dst, metaDst []byte) (Item, error) {
 	if r.closed.Load() {
 		return Item{Value: dst[:0], Meta: metaDst[:0]}, ErrClosed
 	}
-	// The local arrays are only handed to C and copied from, never sliced
-	// into a variable that reaches the result: so they stay on the stack,
-	// and a read into buffers of the caller's allocates nothing.
+	if cap(dst) >= localValue && cap(metaDst) >= localMeta {
+		return r.getItem(key, dst, metaDst)
+	}
+	return r.getItemLocal(key, dst, metaDst)
+}
+
+// getItem is GetItem into buffers large enough for GetItem's own: no local
+// arrays, which Go would zero on every call (768 bytes).
+func (r *Region) getItem(key, dst, metaDst []byte) (Item, error) {
+	buf, mbuf := dst[:cap(dst)], metaDst[:cap(metaDst)]
+	for {
+		res := C.l0go_get(r.h, str(key), bptr(buf), C.size_t(len(buf)), bptr(mbuf), C.size_t(len(mbuf)))
+		if res.rc == 0 {
+			it := Item{Value: buf[:res.value_len], Meta: mbuf[:res.meta_len], Version: uint64(res.version)}
+			if res.expires_ns != 0 {
+				it.Expires = time.Unix(0, int64(res.expires_ns))
+			}
+			return it, nil
+		}
+		if res.rc != C.CACHEE_L0_E_BUFFER_TOO_SMALL {
+			return Item{Value: dst[:0], Meta: metaDst[:0]}, codeErr(res.rc)
+		}
+		if uint64(res.value_len) > uint64(len(buf)) {
+			buf = make([]byte, res.value_len)
+		}
+		if uint64(res.meta_len) > uint64(len(mbuf)) {
+			mbuf = make([]byte, res.meta_len)
+		}
+	}
+}
+
+// getItemLocal is GetItem when a buffer of the caller's is smaller than
+// GetItem's own. The local arrays are only handed to C and copied from,
+// never sliced into a variable that reaches the result: so they stay on the
+// stack, and the read allocates nothing when the value fits dst.
+func (r *Region) getItemLocal(key, dst, metaDst []byte) (Item, error) {
 	var lv [localValue]byte
 	var lm [localMeta]byte
 	buf := dst[:cap(dst)]
