@@ -229,12 +229,12 @@ def markdown(res):
         rows = []
         for g in peers.get("goals", []):
             v = g["value"]
-            what = {"faster": "peer time / cachee time >= %g", "p50": "peer p50 / cachee p50 >= %g",
-                    "within": "cachee time / peer time <= %g"}[g["kind"]] % g["bound"]
+            what = {"faster": "peer p50 / cachee p50 >= %g", "p50": "peer p50 / cachee p50 >= %g",
+                    "within": "cachee p50 / peer p50 <= %g"}[g["kind"]] % g["bound"]
             rows.append([peers["dists"][g["dist"]], "%s %s vs %s" % (g["op"], g["dataset"], g["peer"]),
                          what, "%.2f (%.2f-%.2f)" % (v["median"], v["min"], v["max"]) if v else "missing",
                          {True: "met", False: "**missed**", None: "-"}[g["met"]]])
-        md.append("\n**Goals**\n")
+        md.append("\n**Goals** (median over the repetitions of the per-repetition ratio of p50s)\n")
         md.append(_md(["keys", "comparison", "goal", "measured (min-max)", ""], rows))
     sc = res.get("scaling")
     if sc:
