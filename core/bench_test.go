@@ -42,3 +42,41 @@ func BenchmarkGetL1Hit(b *testing.B) {
 		c.Get(ctx, keys[i%len(keys)], core.GetOptions{SkipL0: true, NoPromote: true})
 	}
 }
+
+// BenchmarkGetIntoHit: GetInto (the ABI's read: into buffers of the
+// caller's, no allocation) of an L0 or L1 hit, with the admission policy's
+// bookkeeping (tinylfu counts every read in its sketch) or without (never).
+func BenchmarkGetIntoHit(b *testing.B) {
+	for _, promote := range []core.Promote{core.PromoteTinyLFU, core.PromoteNever} {
+		p := region(b, 4<<20)
+		c := open(b, core.Config{Path: p, L1Bytes: 256 << 20, Promote: promote})
+		fill(b, c, "b", 12000)
+		var inL0, inL1 [][]byte
+		for i := 0; i < 12000; i++ {
+			k := []byte(fmt.Sprint("b-", i))
+			if v, err := c.Get(ctx, k, core.GetOptions{NoPromote: true}); err == nil {
+				if v.Tier == core.TierL0 {
+					inL0 = append(inL0, k)
+				} else {
+					inL1 = append(inL1, k)
+				}
+			}
+		}
+		data, meta := make([]byte, 0, 4096), make([]byte, 0, 512)
+		for _, t := range []struct {
+			name string
+			keys [][]byte
+			o    core.GetOptions
+		}{
+			{"L0", inL0, core.GetOptions{}},
+			{"L1", inL1, core.GetOptions{SkipL0: true, NoPromote: true}},
+		} {
+			b.Run(t.name+"/"+promote.String(), func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					c.GetInto(ctx, t.keys[i%len(t.keys)], t.o, data, meta)
+				}
+			})
+		}
+	}
+}
