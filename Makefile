@@ -106,10 +106,10 @@ bench-tiers: lib ## tier benchmarks: a read through libcachee (L0 vs L1 hit), L0
 	$(GO) run ./bench/tiers/promote
 
 .PHONY: test-go
-test-go: ## Go tests with -race, then each fuzz target briefly
+test-go: ## Go tests with -race, then every fuzz target briefly (20 s in all)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
-	@bash tools/fuzz.sh 5s
+	@bash tools/fuzz.sh 5s 20s
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
