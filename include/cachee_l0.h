@@ -275,8 +275,10 @@
  * that were not admitted into L0).  Another process may rewrite or delete
  * such a key meanwhile, and a later eviction may remove the new value from
  * L0: the copy outside must then not come back.  The key generation table
- * tells it: gentab_n (a power of two, min(4 x ghost_n, CACHEE_L0_GENTAB_MAX):
- * 4 counters per entry the index is sized for) 32-bit counters at
+ * tells it: gentab_n (a power of two: 4 x ghost_n, 4 counters per entry the
+ * index is sized for, but at most CACHEE_L0_GENTAB_MAX and at most
+ * max(1024, pow2_floor(region size / 128)), 1/32 of the region) 32-bit
+ * counters at
  * gentab_off, the counter of a key being
  * CACHEE_L0_GENTAB_INDEX(hash, gentab_n).  Every cachee_l0_set and every
  * cachee_l0_delete (even of an absent key) increments the key's counter

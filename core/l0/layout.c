@@ -73,9 +73,13 @@ int l0_layout(const l0_params *p, l0_geom *g) {
     g->ghost_n = pow2_ceil(p->max_entries < 1024 ? 1024 : p->max_entries);
     /* 4 counters per entry the index holds: copies outside L0 (L1 may hold
      * many times what L0 holds) are invalidated by other keys' writes only
-     * as often as a write lands on their counter. */
-    g->gentab_n = 4 * g->ghost_n < CACHEE_L0_GENTAB_MAX ? 4 * g->ghost_n
-                                                        : CACHEE_L0_GENTAB_MAX;
+     * as often as a write lands on their counter.  At most 1/32 of the
+     * region (a small region with a large index would otherwise give a
+     * quarter of its bytes to the table). */
+    uint64_t gentab_cap = pow2_floor(p->size / 128);
+    if (gentab_cap > CACHEE_L0_GENTAB_MAX) gentab_cap = CACHEE_L0_GENTAB_MAX;
+    if (gentab_cap < 1024) gentab_cap = 1024;
+    g->gentab_n = 4 * g->ghost_n < gentab_cap ? 4 * g->ghost_n : gentab_cap;
 
     uint64_t arena_align = p->seg_size < (2u << 20) ? p->seg_size : (2u << 20);
     if (p->hugetlb_page > arena_align) arena_align = p->hugetlb_page;
