@@ -353,7 +353,7 @@ func (c *Cache) GetInto(ctx context.Context, key []byte, o GetOptions, data, met
 			c.demoteEvicted()
 		}
 		if !v.Promoted && c.l1 != nil {
-			c.l1.Set(string(key), &l1.Entry{Value: clone(e.Value), Meta: clone(e.Meta), ExpiresNs: e.ExpiresNs, Gen: gen})
+			c.l1.Set(string(key), l1.NewEntry(e.Value, e.Meta, e.ExpiresNs, gen))
 		}
 		return v, nil
 	}
@@ -387,13 +387,6 @@ func appendOwned(dst, src []byte) []byte {
 func isL0(err error) bool {
 	var te *TierError
 	return errors.As(err, &te) && te.Tier == TierL0
-}
-
-func clone(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return append([]byte(nil), b...)
 }
 
 // demoteEvicted moves what this process's L0 handle evicted into L1 (and

@@ -58,10 +58,10 @@ func (c *Cache) Demote(recs []Demoted) (int, error) {
 			continue
 		}
 		key := string(r.Key)
-		e := &l1.Entry{Value: clone(r.Value), Meta: clone(r.Meta), ExpiresNs: r.ExpiresNs, Gen: r.Generation}
-		if l1.Weight(key, e) > c.l1.Capacity() {
+		if l1.Weight(key, &l1.Entry{Value: r.Value, Meta: r.Meta}) > c.l1.Capacity() {
 			continue
 		}
+		e := l1.NewEntry(r.Value, r.Meta, r.ExpiresNs, r.Generation)
 		c.l1.Set(key, e)
 		c.l1s.demotions.Add(1)
 		stored++

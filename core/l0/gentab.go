@@ -250,10 +250,13 @@ func (r *Region) TakeEvicted(fn func(*Evicted)) int {
 			ExpiresNs:  int64(nd.expires_ns),
 			Generation: uint32(nd.gen),
 		}
+		// Metadata and value in one block, as they lie in the node: one
+		// allocation, and one cache line or a few for a reader of both.
+		mv := C.GoBytes(unsafe.Add(data, kl), C.int(ml+vl))
 		if ml > 0 {
-			e.Meta = C.GoBytes(unsafe.Add(data, kl), C.int(ml))
+			e.Meta = mv[:ml:ml]
 		}
-		e.Value = C.GoBytes(unsafe.Add(data, kl+ml), C.int(vl))
+		e.Value = mv[ml:]
 		C.l0go_evq_release(q, nd)
 		fn(e)
 		n++

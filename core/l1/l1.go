@@ -41,6 +41,25 @@ type Entry struct {
 	Gen uint32
 }
 
+// NewEntry returns an Entry holding copies of value and meta in one new
+// block, value first: one allocation, and a reader of both touches one
+// block (the metadata of a NumPy array sits right after its bytes).
+func NewEntry(value, meta []byte, expiresNs int64, gen uint32) *Entry {
+	e := &Entry{ExpiresNs: expiresNs, Gen: gen}
+	if n := len(value) + len(meta); n > 0 {
+		b := make([]byte, n)
+		copy(b, value)
+		copy(b[len(value):], meta)
+		if len(value) > 0 {
+			e.Value = b[:len(value):len(value)]
+		}
+		if len(meta) > 0 {
+			e.Meta = b[len(value):]
+		}
+	}
+	return e
+}
+
 // Weight returns the bytes an entry of this key counts against the capacity.
 func Weight(key string, e *Entry) uint64 {
 	return uint64(len(key)) + uint64(len(e.Value)) + uint64(len(e.Meta)) + Overhead

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cachee-dev/cachee/core/l1"
 )
@@ -84,5 +85,27 @@ func TestCloseStopsGoroutines(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > g0 {
 		t.Fatalf("%d goroutines after Close, %d before", n, g0)
+	}
+}
+
+// NewEntry copies value and meta into one block, value first.
+func TestNewEntryOneBlock(t *testing.T) {
+	v, m := []byte("value"), []byte("meta")
+	e := l1.NewEntry(v, m, 5, 9)
+	v[0], m[0] = 'X', 'X' // copies, not views
+	if string(e.Value) != "value" || string(e.Meta) != "meta" || e.ExpiresNs != 5 || e.Gen != 9 {
+		t.Fatalf("%+v", e)
+	}
+	if cap(e.Value) != len(e.Value) { // appending to Value must not write Meta
+		t.Fatalf("cap(Value) = %d", cap(e.Value))
+	}
+	if got := string(unsafe.Slice(&e.Value[0], 9)); got != "valuemeta" {
+		t.Fatalf("one block holds %q", got)
+	}
+	if e := l1.NewEntry(nil, []byte("m"), 0, 0); e.Value != nil || string(e.Meta) != "m" {
+		t.Fatalf("meta only: %+v", e)
+	}
+	if e := l1.NewEntry(nil, nil, 0, 0); e.Value != nil || e.Meta != nil {
+		t.Fatalf("empty: %+v", e)
 	}
 }
