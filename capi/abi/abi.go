@@ -191,9 +191,16 @@ func within(b, buf []byte) bool {
 	return len(b) == 0 || (cap(buf) > 0 && unsafe.SliceData(b) == unsafe.SliceData(buf[:1]))
 }
 
+// cacheeGo_nomem records the failure of abi.c's malloc for a value read
+// into the scratch (the handle may have been closed meanwhile: then there
+// is no message to record, and fail(nil) would record one for cachee_open).
+//
 //export cacheeGo_nomem
 func cacheeGo_nomem(h C.cachee_t, n C.size_t) C.int {
-	return fail(lookup(h), C.CACHEE_E_NOMEM, fmt.Sprintf("cachee_get: malloc(%d) failed", n))
+	if hd := lookup(h); hd != nil {
+		return fail(hd, C.CACHEE_E_NOMEM, fmt.Sprintf("cachee_get: malloc(%d) failed", n))
+	}
+	return C.CACHEE_E_NOMEM
 }
 
 //export cacheeGo_set
