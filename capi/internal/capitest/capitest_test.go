@@ -281,3 +281,56 @@ func TestL1ValueSizesThroughC(t *testing.T) {
 		}
 	}
 }
+
+// Closing a handle while other threads read through it, then reopening
+// (its slot is reused): a reader of the old id gets its value or
+// CACHEE_E_HANDLE, never another handle's value nor a crash.
+func TestCloseUnderReaders(t *testing.T) {
+	pa, pb := region(t), region(t)
+	for round := 0; round < 20; round++ {
+		a, rc := capitest.Open(cfg(pa, ""))
+		if rc != capitest.OK {
+			t.Fatal(rc)
+		}
+		capitest.Set(a, []byte("k"), []byte("from-a"), nil, 0, 0)
+		var wg sync.WaitGroup
+		var bad atomic.Int64
+		stop := make(chan struct{})
+		for i := 0; i < 3; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					v, rc := capitest.Get(a, []byte("k"), 0)
+					if !(rc == capitest.OK && string(v.Data) == "from-a") && rc != capitest.EHandle {
+						bad.Add(1)
+					}
+				}
+			}()
+		}
+		time.Sleep(2 * time.Millisecond)
+		if rc := capitest.Close(a); rc != capitest.OK {
+			t.Fatal(rc)
+		}
+		b, rc := capitest.Open(cfg(pb, "")) // takes a's slot
+		if rc != capitest.OK {
+			t.Fatal(rc)
+		}
+		capitest.Set(b, []byte("k"), []byte("from-b"), nil, 0, 0)
+		time.Sleep(2 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+		if n := bad.Load(); n != 0 {
+			t.Fatalf("round %d: %d reads of a closed handle gave something else", round, n)
+		}
+		if v, rc := capitest.Get(b, []byte("k"), 0); rc != capitest.OK || string(v.Data) != "from-b" {
+			t.Fatalf("b: %d %q", rc, v.Data)
+		}
+		capitest.Close(b)
+	}
+}
