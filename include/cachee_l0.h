@@ -203,9 +203,17 @@
  * compare-and-swap), then fails with CACHEE_L0_E_FULL.  Writers never block
  * on pins.
  *
- * A second trigger protects the index: a shard whose live entries exceed 80%
- * of its slots evicts one entry by a CLOCK sweep over its slots (frequency
- * decremented as the hand passes; the first entry found at 0 is evicted).
+ * A second trigger protects the index: a shard whose live entries reach 80%
+ * of its slots evicts entries by a CLOCK sweep over its slots (frequency
+ * decremented as the hand passes; entries found at 0 are evicted) until 70%
+ * are left, then rebuilds once (see REBUILD), so that when the index rather
+ * than the arena is full, one rebuild serves the next 10% of inserts instead
+ * of every few dozen.  The shard holds 75% of its slots (max_entries) on
+ * average.  The hand visits slot (hand * stride) mod shard_slots, stride a
+ * fixed number near shard_slots / 1.618 and coprime to it, not the slots in
+ * order: evicting neighbours in a row would leave part of the table nearly
+ * empty and the rest nearly full, where linear probing costs a probe per
+ * entry of ever longer clusters.
  *
  * ======================================================================
  * RECORDS (struct cachee_l0_shm_record)
@@ -260,11 +268,17 @@
  * crash or a read outside the mapping.
  *
  * REBUILD.  Deletes leave tombstones.  When a shard's live entries plus
- * tombstones pass 85% of its slots, the writer rebuilds it in place under
+ * tombstones pass 85% of its slots (or after an index eviction batch, see
+ * EVICTION), the writer rebuilds it in place under
  * its lock with the layout sequence odd: tombstones and stale entries become
  * EMPTY, then every live entry is moved to the first empty slot of its probe
  * path (a copy is written before the original is cleared, so a crash leaves
- * a duplicate, never a loss).  Rebuilding is idempotent.
+ * a duplicate, never a loss).  Rebuilding is idempotent.  A writer does both
+ * in one sweep that starts after a slot that was EMPTY (no probe path
+ * crosses it, so every slot between an entry's home and the entry is
+ * cleaned before the sweep reaches the entry); repair, which cannot assume
+ * that every entry was reachable, cleans everything first and then moves
+ * entries in passes until nothing moves.
  *
  * ======================================================================
  * KEY GENERATIONS
@@ -1193,10 +1207,10 @@ struct cachee_l0_shm_shard {
     pthread_mutex_t lock __attribute__((aligned(128)));
     uint32_t live;            /**< entries of kind LIVE (stale ones too) */
     uint32_t tombs;           /**< entries of kind TOMB */
-    uint32_t hand;            /**< CLOCK hand for index-capacity eviction */
+    uint32_t hand;            /**< CLOCK step (slot hand*stride mod n) */
     uint32_t intent_active;   /**< 1 while w0/w1 of intent_slot are written */
     uint32_t intent_slot;
-    uint32_t pad_b_;
+    uint32_t rebuilds;        /**< rebuilds so far (wraps; diagnostics) */
     uint64_t intent_w0, intent_w1;
     uint64_t version;         /**< last record version issued */
 };

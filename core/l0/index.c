@@ -190,6 +190,19 @@ int l0_find_locked(cachee_l0 *h, uint64_t shard, uint64_t hash,
             if (w->free_idx == UINT64_MAX) w->free_idx = i;
             continue;
         }
+        /* Stale (its segment was reclaimed) or out of the arena: reusable.
+         * Both are told from the index and the dense generation array; the
+         * record itself is read only when the tag matches, so a probe
+         * through a long cluster costs index lines, not a record miss per
+         * entry. */
+        uint64_t loc = l0_e_loc(w1);
+        if (loc >= g->arena_units ||
+            L0_LOAD_ACQ(&l0_gens(h)[(loc * CACHEE_L0_RECORD_ALIGN) >> g->seg_shift]) !=
+                l0_e_gen(w0)) {
+            if (w->free_idx == UINT64_MAX) w->free_idx = i;
+            continue;
+        }
+        if (l0_e_tag(w0) != tag) continue;
         l0_found *f = &w->f;
         int ok = entry_record(h, w0, w1, &f->off, &f->seg, &f->rec);
         if (ok != 1) {
@@ -201,7 +214,7 @@ int l0_find_locked(cachee_l0 *h, uint64_t shard, uint64_t hash,
             if (w->free_idx == UINT64_MAX) w->free_idx = i; /* corrupt */
             continue;
         }
-        if (l0_e_tag(w0) != tag || f->rec.hash != hash ||
+        if (f->rec.hash != hash ||
             f->rec.key_len != key_len ||
             memcmp(l0_arena_ro(h, f->off) + L0_RECORD_HEADER, key, key_len) != 0)
             continue;
@@ -335,14 +348,20 @@ void l0_entry_kill(cachee_l0 *h, uint64_t shard, uint64_t idx) {
     }
 }
 
-/* Evict one entry of the shard by CLOCK over its slots; false if none. */
+/* Evict one entry of the shard by CLOCK over its slots; false if none.
+ * The hand visits slot hand * clock_stride mod shard_slots, a permutation of
+ * the slots, rather than the slots in order: evicting neighbours one after
+ * another would leave one part of the table nearly empty and the rest
+ * nearly full, and linear probing through a nearly full part costs a probe
+ * per entry of an ever longer cluster (see EVICTION in cachee_l0.h). */
 static bool clock_evict_one(cachee_l0 *h, uint64_t slot, uint64_t shard) {
     const l0_geom *g = &h->g;
     struct cachee_l0_shm_shard *sh = l0_shard(h, shard);
     struct cachee_l0_shm_entry *E = entries_rw(h, shard);
     for (uint64_t step = 0; step < 4 * g->shard_slots; step++) {
-        uint64_t i = sh->hand % g->shard_slots;
-        sh->hand = (uint32_t)next_slot(g, i);
+        uint64_t hand = sh->hand % g->shard_slots;
+        sh->hand = (uint32_t)next_slot(g, hand);
+        uint64_t i = hand * g->clock_stride % g->shard_slots;
         uint64_t w0 = L0_LOAD(&E[i].w0), w1 = L0_LOAD(&E[i].w1);
         if (l0_e_kind(w1) != CACHEE_L0_ENTRY_LIVE) continue;
         uint64_t off, seg;
@@ -371,11 +390,25 @@ void l0_shard_maintain(cachee_l0 *h, uint64_t slot, uint64_t shard) {
     if (sh->live + sh->tombs > h->g.used_max) l0_shard_rebuild(h, shard);
 }
 
-/* Make room before an insert that would exceed the live limit. */
+/*
+ * Make room before an insert that would exceed the live limit.  When the
+ * index, not the arena, is what fills up, every set of a new key needs a
+ * slot.  Evicting one entry per set would leave one tombstone per set and a
+ * rebuild (a pass over the whole shard, a record read per live entry) every
+ * few dozen sets.  Instead evict a batch, down to live_low, and rebuild once
+ * now: the batch's slots become EMPTY and the next sets of new keys take
+ * them without evicting or rebuilding, so a rebuild is amortised over
+ * live_max - live_low sets (10% of the shard).
+ */
 void l0_shard_make_room(cachee_l0 *h, uint64_t slot, uint64_t shard);
 void l0_shard_make_room(cachee_l0 *h, uint64_t slot, uint64_t shard) {
     struct cachee_l0_shm_shard *sh = l0_shard(h, shard);
-    if (sh->live >= h->g.live_max) (void)clock_evict_one(h, slot, shard);
+    if (sh->live >= h->g.live_max) {
+        while (sh->live > h->g.live_low)
+            if (!clock_evict_one(h, slot, shard)) break;
+        l0_shard_rebuild(h, shard);
+        return;
+    }
     if (sh->live + sh->tombs >= h->g.used_max) l0_shard_rebuild(h, shard);
 }
 
@@ -386,7 +419,69 @@ static bool same_body(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1) {
     return (a0 & m) == (b0 & m) && (a1 & m) == (b1 & m);
 }
 
-void l0_shard_rebuild(cachee_l0 *h, uint64_t shard) {
+/* A LIVE entry that a rebuild keeps: current, sane, of this shard and not
+ * expired.  On true, *home is its home slot. */
+static bool rebuild_keeps(cachee_l0 *h, uint64_t shard, uint64_t w0,
+                          uint64_t w1, int64_t now, uint64_t *home) {
+    uint64_t off, seg;
+    struct cachee_l0_shm_record r;
+    if (l0_e_kind(w1) != CACHEE_L0_ENTRY_LIVE ||
+        entry_record(h, w0, w1, &off, &seg, &r) != 1 ||
+        l0_e_tag(w0) != l0_tag_of(r.hash) || l0_shard_of(&h->g, r.hash) != shard)
+        return false;
+    if (r.expires_ns != 0 && now >= r.expires_ns) return false;
+    *home = l0_home_of(&h->g, r.hash);
+    return true;
+}
+
+/* Move the live entry at i to the first EMPTY slot on its probe path from
+ * `home` (a copy is written before the original is cleared), or drop it if
+ * a copy of it comes first (a duplicate a crashed rebuild left).  Returns
+ * true if it moved. */
+static bool rebuild_move(cachee_l0 *h, uint64_t shard, uint64_t i,
+                         uint64_t home, uint64_t w0, uint64_t w1) {
+    const l0_geom *g = &h->g;
+    struct cachee_l0_shm_entry *E = entries_rw(h, shard);
+    const uint64_t m = (1ull << L0_VER_SHIFT) - 1;
+    const uint64_t empty = l0_w1_body(CACHEE_L0_ENTRY_EMPTY, 0);
+    for (uint64_t p = home; p != i; p = next_slot(g, p)) {
+        uint64_t p0 = L0_LOAD(&E[p].w0), p1 = L0_LOAD(&E[p].w1);
+        if (l0_e_kind(p1) == CACHEE_L0_ENTRY_EMPTY) {
+            entry_write(h, shard, p, w0 & m, w1 & m, false);
+            entry_write(h, shard, i, 0, empty, false);
+            return true;
+        }
+        if (same_body(p0, p1, w0, w1)) { /* duplicate from a crash */
+            entry_write(h, shard, i, 0, empty, false);
+            return false;
+        }
+    }
+    return false;
+}
+
+/* Ask for the record of the entry at slot i early (a hint only). */
+static void rebuild_prefetch(const cachee_l0 *h,
+                             const struct cachee_l0_shm_entry *E, uint64_t i) {
+    uint64_t w1 = L0_LOAD(&E[i].w1);
+    uint64_t loc = l0_e_loc(w1);
+    if (l0_e_kind(w1) == CACHEE_L0_ENTRY_LIVE && loc < h->g.arena_units)
+        __builtin_prefetch(l0_arena_ro(h, loc * CACHEE_L0_RECORD_ALIGN));
+}
+
+#define L0_REBUILD_PREFETCH 8u
+
+/*
+ * Rebuild a shard in place (see REBUILD in cachee_l0.h).  `thorough` is for
+ * repair, where the table may be in any state a crash or a hostile process
+ * left: clean everything, then move entries in as many passes as it takes.
+ * Otherwise the table is consistent (every live entry reachable from its
+ * home without crossing an EMPTY slot), so one sweep does both at once: it
+ * starts after a slot that is EMPTY, which no probe path crosses, so when it
+ * reaches an entry every slot between the entry's home and the entry has
+ * already been cleaned, and every move frees only slots the sweep has yet to
+ * reach.  One record read per live entry, prefetched ahead of the sweep.
+ */
+static void rebuild_impl(cachee_l0 *h, uint64_t shard, bool thorough) {
     const l0_geom *g = &h->g;
     struct cachee_l0_shm_shard *sh = l0_shard(h, shard);
     struct cachee_l0_shm_entry *E = entries_rw(h, shard);
@@ -397,32 +492,44 @@ void l0_shard_rebuild(cachee_l0 *h, uint64_t shard) {
     L0_FENCE_SEQ();
     int64_t now = l0_now_ns();
 
-    /* Phase A: tombstones, stale, corrupt and expired entries become EMPTY.
-     * Remember a slot that was EMPTY before: no probe path crosses it, so a
-     * move pass that starts there needs no second pass. */
     uint64_t orig_empty = n;
+    for (uint64_t i = 0; i < n && orig_empty == n; i++)
+        if (l0_e_kind(L0_LOAD(&E[i].w1)) == CACHEE_L0_ENTRY_EMPTY) orig_empty = i;
+
+    if (!thorough && orig_empty != n) {
+        for (uint64_t k = 1; k < n && k <= L0_REBUILD_PREFETCH; k++)
+            rebuild_prefetch(h, E, (orig_empty + k) % n);
+        for (uint64_t k = 1; k < n; k++) {
+            uint64_t i = (orig_empty + k) % n;
+            if (k + L0_REBUILD_PREFETCH < n)
+                rebuild_prefetch(h, E, (i + L0_REBUILD_PREFETCH) % n);
+            uint64_t w0 = L0_LOAD(&E[i].w0), w1 = L0_LOAD(&E[i].w1);
+            if (l0_e_kind(w1) == CACHEE_L0_ENTRY_EMPTY) continue;
+            uint64_t home;
+            if (!rebuild_keeps(h, shard, w0, w1, now, &home)) {
+                entry_empty(h, shard, i);
+                continue;
+            }
+            (void)rebuild_move(h, shard, i, home, w0, w1);
+        }
+        L0_STORE_REL(&sh->layout_seq, seq + 2);
+        sh->rebuilds++;
+        return;
+    }
+
+    /* Phase A: tombstones, stale, corrupt and expired entries become EMPTY. */
     for (uint64_t i = 0; i < n; i++) {
         uint64_t w0 = L0_LOAD(&E[i].w0), w1 = L0_LOAD(&E[i].w1);
-        uint32_t kind = l0_e_kind(w1);
-        if (kind == CACHEE_L0_ENTRY_EMPTY) {
-            if (orig_empty == n) orig_empty = i;
+        uint64_t home;
+        if (l0_e_kind(w1) == CACHEE_L0_ENTRY_EMPTY ||
+            rebuild_keeps(h, shard, w0, w1, now, &home))
             continue;
-        }
-        if (kind == CACHEE_L0_ENTRY_LIVE) {
-            uint64_t off, seg;
-            struct cachee_l0_shm_record r;
-            if (entry_record(h, w0, w1, &off, &seg, &r) == 1 &&
-                l0_e_tag(w0) == l0_tag_of(r.hash) &&
-                l0_shard_of(g, r.hash) == shard) {
-                if (r.expires_ns == 0 || now < r.expires_ns) continue;
-            }
-        }
         entry_empty(h, shard, i);
     }
     /* Phase B: move every live entry to the first empty slot of its probe
-     * path; a copy is written before the original is cleared. */
+     * path, pass after pass until nothing moves. */
     for (int pass = 0; pass < 64; pass++) {
-        uint64_t e0 = pass == 0 ? orig_empty : n;
+        uint64_t e0 = n;
         for (uint64_t i = 0; e0 == n && i < n; i++)
             if (l0_e_kind(L0_LOAD(&E[i].w1)) == CACHEE_L0_ENTRY_EMPTY) e0 = i;
         if (e0 == n) break; /* full of live entries: nothing can move */
@@ -437,25 +544,16 @@ void l0_shard_rebuild(cachee_l0 *h, uint64_t shard) {
                 entry_empty(h, shard, i); /* went stale meanwhile */
                 continue;
             }
-            for (uint64_t p = l0_home_of(g, r.hash); p != i; p = next_slot(g, p)) {
-                uint64_t p0 = L0_LOAD(&E[p].w0), p1 = L0_LOAD(&E[p].w1);
-                const uint64_t m = (1ull << L0_VER_SHIFT) - 1;
-                const uint64_t empty = l0_w1_body(CACHEE_L0_ENTRY_EMPTY, 0);
-                if (l0_e_kind(p1) == CACHEE_L0_ENTRY_EMPTY) {
-                    entry_write(h, shard, p, w0 & m, w1 & m, false);
-                    entry_write(h, shard, i, 0, empty, false);
-                    moved = true;
-                    break;
-                }
-                if (same_body(p0, p1, w0, w1)) { /* duplicate from a crash */
-                    entry_write(h, shard, i, 0, empty, false);
-                    break;
-                }
-            }
+            moved |= rebuild_move(h, shard, i, l0_home_of(g, r.hash), w0, w1);
         }
         if (!moved) break;
     }
     L0_STORE_REL(&sh->layout_seq, seq + 2);
+    sh->rebuilds++;
+}
+
+void l0_shard_rebuild(cachee_l0 *h, uint64_t shard) {
+    rebuild_impl(h, shard, false);
 }
 
 void l0_shard_repair(cachee_l0 *h, uint64_t shard) {
@@ -485,5 +583,5 @@ void l0_shard_repair(cachee_l0 *h, uint64_t shard) {
     }
     sh->live = live;
     sh->tombs = tombs;
-    l0_shard_rebuild(h, shard);
+    rebuild_impl(h, shard, true);
 }

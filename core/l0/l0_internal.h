@@ -38,8 +38,11 @@
 #define L0_PRESSURE_PERCENT 85u
 /* Share of segments the small FIFO may hold before eviction takes from it. */
 #define L0_SMALL_PERCENT 10u
-/* Index load limits, in percent of a shard's slots. */
+/* Index load limits, in percent of a shard's slots: a shard whose live
+ * entries reach LIVE_MAX evicts down to LIVE_LOW in one batch (then rebuilds
+ * once), and rebuilds when live entries plus tombstones pass USED_MAX. */
 #define L0_LIVE_MAX_PERCENT 80u
+#define L0_LIVE_LOW_PERCENT 70u
 #define L0_USED_MAX_PERCENT 85u
 /* Bounded waits of readers before they take the slow path. */
 #define L0_SPIN_TORN 256
@@ -89,7 +92,8 @@ typedef struct l0_geom {
     uint32_t live_max;     /* per shard: CLOCK-evict above this */
     uint32_t used_max;     /* per shard: rebuild above this (live + tombs) */
     uint32_t small_target; /* segments the small FIFO may hold */
-    uint32_t pad_;
+    uint32_t live_low;     /* per shard: a CLOCK batch evicts down to this */
+    uint64_t clock_stride; /* CLOCK visits slot hand * stride mod shard_slots */
 } l0_geom;
 
 /** Compute the layout; returns 0 or CACHEE_L0_E_SIZE. */

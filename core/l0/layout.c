@@ -44,6 +44,15 @@ static void place_tables(l0_geom *g, uint64_t arena_align) {
         arena_align);
 }
 
+static uint64_t gcd_u64(uint64_t a, uint64_t b) {
+    while (b != 0) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
 int l0_layout(const l0_params *p, l0_geom *g) {
     memset(g, 0, sizeof *g);
     if (p->size < CACHEE_L0_SIZE_MIN || p->size > CACHEE_L0_SIZE_MAX)
@@ -104,6 +113,14 @@ int l0_layout(const l0_params *p, l0_geom *g) {
     g->live_max = (uint32_t)(g->shard_slots * L0_LIVE_MAX_PERCENT / 100);
     g->used_max = (uint32_t)(g->shard_slots * L0_USED_MAX_PERCENT / 100);
     if (g->live_max < 1) g->live_max = 1;
+    g->live_low = (uint32_t)(g->shard_slots * L0_LIVE_LOW_PERCENT / 100);
+    if (g->live_low >= g->live_max) g->live_low = g->live_max - 1;
+    /* A stride near n / golden ratio, coprime to n: consecutive CLOCK steps
+     * land far apart, so evictions thin the table evenly (see EVICTION). */
+    uint64_t n = g->shard_slots, st = n * 618 / 1000;
+    if (st < 1) st = 1;
+    while (gcd_u64(st, n) != 1) st++;
+    g->clock_stride = st;
     g->small_target = (uint32_t)(g->nsegs * L0_SMALL_PERCENT / 100);
     if (g->small_target < 1) g->small_target = 1;
     uint64_t extent_max = g->nsegs / 4 ? g->nsegs / 4 : 1;
