@@ -38,13 +38,12 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cachee-dev/cachee/bench/internal/keystream"
 	"github.com/cachee-dev/cachee/core/l0"
 	"github.com/maypok86/otter/v2"
 )
@@ -103,10 +102,10 @@ func main() {
 	}
 	t0 := time.Now()
 	traces := []trace{
-		{"zipf-0.8", zipfTrace(*keys, *requests, 0.8, 1)},
-		{"zipf-0.99", zipfTrace(*keys, *requests, 0.99, 2)},
+		{"zipf-0.8", keystream.Zipf(*keys, *requests, 0.8, 1, false)},
+		{"zipf-0.99", keystream.Zipf(*keys, *requests, 0.99, 2, false)},
 	}
-	withScan := zipfTrace(*keys, *requests, 0.99, 3)
+	withScan := keystream.Zipf(*keys, *requests, 0.99, 3, false)
 	traces = append(traces, trace{"zipf-0.99+scan", insertScan(withScan, *keys)})
 	fmt.Fprintf(os.Stderr, "traces generated in %v\n", time.Since(t0).Round(time.Millisecond))
 
@@ -193,29 +192,6 @@ func isSet(name string) bool {
 		}
 	})
 	return set
-}
-
-// zipfTrace draws n requests over k keys with P(rank r) proportional to
-// 1/r^alpha (r = 1..k), by inverse CDF: binary search of a uniform draw in
-// the cumulative weights. Works for any alpha > 0 (math/rand's Zipf needs
-// s > 1). Rank r is key r-1.
-func zipfTrace(k, n int, alpha float64, seed uint64) []int32 {
-	cdf := make([]float64, k)
-	sum := 0.0
-	for r := 1; r <= k; r++ {
-		sum += 1 / math.Pow(float64(r), alpha)
-		cdf[r-1] = sum
-	}
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	out := make([]int32, n)
-	for i := range out {
-		u := rng.Float64() * sum
-		out[i] = int32(sort.SearchFloat64s(cdf, u))
-		if int(out[i]) >= k {
-			out[i] = int32(k - 1)
-		}
-	}
-	return out
 }
 
 // insertScan returns reqs with one pass over every key (0..k-1, in order)

@@ -19,13 +19,11 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"math"
-	"math/rand/v2"
 	"os"
-	"sort"
 	"sync"
 	"time"
 
+	"github.com/cachee-dev/cachee/bench/internal/keystream"
 	"github.com/cachee-dev/cachee/core"
 	"github.com/cachee-dev/cachee/core/l0"
 )
@@ -49,26 +47,6 @@ func (o *origin) Get(_ context.Context, k []byte) (core.Entry, error) {
 func (o *origin) Set(context.Context, []byte, core.Entry) error { return nil }
 func (o *origin) Delete(context.Context, []byte) error          { return nil }
 func (o *origin) Close() error                                  { return nil }
-
-func zipf(k, n int, alpha float64, seed uint64) []int32 {
-	cdf := make([]float64, k)
-	sum := 0.0
-	for r := 1; r <= k; r++ {
-		sum += 1 / math.Pow(float64(r), alpha)
-		cdf[r-1] = sum
-	}
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	perm := rng.Perm(k) // popularity unrelated to key order
-	out := make([]int32, n)
-	for i := range out {
-		r := sort.SearchFloat64s(cdf, rng.Float64()*sum)
-		if r >= k {
-			r = k - 1
-		}
-		out[i] = int32(perm[r])
-	}
-	return out
-}
 
 func newRegion(size uint64) (string, *l0.Region) {
 	p := fmt.Sprintf("/dev/shm/cachee-bench-promote-%d-%d", os.Getpid(), size)
@@ -107,7 +85,7 @@ func main() {
 	keys := 10 * capEntries
 	fmt.Printf("M = %d MiB, values %d B: L0 of M holds ~%d entries; key space %d (10x); %d Zipf(%.2f) reads\n",
 		*mem>>20, *valueLen, capEntries, keys, *requests, *alpha)
-	trace := zipf(keys, *requests, *alpha, 42)
+	trace := keystream.Zipf(keys, *requests, *alpha, 42, true)
 	key := func(i int32) []byte { return []byte(fmt.Sprintf("key-%09d", i)) }
 	org := &origin{m: make(map[string][]byte, keys)}
 	for i := 0; i < keys; i++ {
