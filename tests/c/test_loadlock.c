@@ -14,10 +14,15 @@
 
 #define MiB (1ull << 20)
 
+/* A new region whose name is removed at once: the tests and their children
+ * use the handle only (test cases end with _exit, so nothing runs at exit to
+ * remove names later).  Loader locks reopen the file through /proc/self/fd. */
 static cachee_l0 *fresh(const char *tag) {
     char name[128];
     u_name(name, sizeof name, tag);
-    return u_create(name, 8 * MiB, 0);
+    cachee_l0 *h = u_create(name, 8 * MiB, 0);
+    OK(cachee_l0_unlink(name));
+    return h;
 }
 
 static int held(cachee_l0 *h, uint64_t hash) {
