@@ -39,6 +39,23 @@ def _stack(arrs):
 # ------------------------------------------------------------ cachee
 
 
+def bytes_store_ops(get, put, kind, dtype, read=None, read_many=None):
+    """The operations of a store that holds bytes: get and set as given;
+    with a dtype, get_numpy and batch decode what `read` (default: get)
+    returns with np.frombuffer, batch joining the values of `read_many`
+    (default: read of each key)."""
+    ops = {"get": get, "set": put, "kind": kind}
+    if dtype is not None:
+        g = read or get
+        fb = np.frombuffer
+        ops["get_numpy"] = lambda k: fb(g(k), dtype)
+        if read_many is None:
+            ops["batch"] = lambda ks: fb(b"".join(map(g, ks)), dtype).reshape(len(ks), -1)
+        else:
+            ops["batch"] = lambda ks: fb(b"".join(read_many(ks)), dtype).reshape(len(ks), -1)
+    return ops
+
+
 class Cachee:
     label = "cachee"
     kind = "str"
@@ -95,13 +112,7 @@ class Dict:
     def open(self, name, keys, values, dtype):
         d = dict(zip(keys, values))
         self.keep.append(d)
-        ops = {"get": d.get, "set": d.__setitem__, "kind": "str"}
-        if dtype is not None:
-            g = d.__getitem__
-            fb = np.frombuffer
-            ops["get_numpy"] = lambda k: fb(g(k), dtype)
-            ops["batch"] = lambda ks: fb(b"".join(map(g, ks)), dtype).reshape(len(ks), -1)
-        return ops
+        return bytes_store_ops(d.get, d.__setitem__, "str", dtype, read=d.__getitem__)
 
     def close(self):
         self.keep = []
@@ -145,13 +156,7 @@ class ManagerDict:
         d = self.mgr.dict()
         for i in range(0, len(keys), 5000):
             d.update(zip(keys[i:i + 5000], values[i:i + 5000]))
-        g = d.get
-        ops = {"get": g, "set": d.__setitem__, "kind": "str"}
-        if dtype is not None:
-            fb = np.frombuffer
-            ops["get_numpy"] = lambda k: fb(g(k), dtype)
-            ops["batch"] = lambda ks: fb(b"".join(map(g, ks)), dtype).reshape(len(ks), -1)
-        return ops
+        return bytes_store_ops(d.get, d.__setitem__, "str", dtype)
 
     def close(self):
         self.mgr.shutdown()
@@ -192,12 +197,7 @@ class Lmdb:
             with env.begin(write=True) as t:
                 t.put(k, v)
 
-        ops = {"get": g, "set": put, "kind": "bytes"}
-        if dtype is not None:
-            fb = np.frombuffer
-            ops["get_numpy"] = lambda k: fb(g(k), dtype)
-            ops["batch"] = lambda ks: fb(b"".join(map(g, ks)), dtype).reshape(len(ks), -1)
-        return ops
+        return bytes_store_ops(g, put, "bytes", dtype)
 
     def close(self):
         for e in reversed(self.envs):
@@ -243,13 +243,7 @@ class DiskCache:
         with c.transact():
             for k, v in zip(keys, values):
                 c.set(k, v)
-        g = c.get
-        ops = {"get": g, "set": c.set, "kind": "str"}
-        if dtype is not None:
-            fb = np.frombuffer
-            ops["get_numpy"] = lambda k: fb(g(k), dtype)
-            ops["batch"] = lambda ks: fb(b"".join(map(g, ks)), dtype).reshape(len(ks), -1)
-        return ops
+        return bytes_store_ops(c.get, c.set, "str", dtype)
 
     def close(self):
         for c in self.caches:
@@ -350,13 +344,9 @@ class Redis:
                 if i % 5000 == 4999:
                     p.execute()
             p.execute()
-        g = r.get
+        ops = bytes_store_ops(r.get, r.set, "bytes", dtype, read_many=r.mget)
         # The key stream prepared for this contender carries the prefix.
-        ops = {"get": g, "set": r.set, "kind": "bytes", "prefix": prefix}
-        if dtype is not None:
-            fb = np.frombuffer
-            ops["get_numpy"] = lambda k: fb(g(k), dtype)
-            ops["batch"] = lambda ks: fb(b"".join(r.mget(ks)), dtype).reshape(len(ks), -1)
+        ops["prefix"] = prefix
         return ops
 
     def close(self):
