@@ -623,11 +623,13 @@ void tiers_demote_drain(CacheObject *c, int force) {
     }
     demote_release(q, head);
     Py_END_ALLOW_THREADS
-    Py_DECREF(r);
     __atomic_add_fetch(&q->demoted, stored, __ATOMIC_RELAXED);
     /* CACHEE_E_HANDLE: closed by another thread meanwhile. */
     if (rc != CACHEE_OK && rc != CACHEE_E_HANDLE)
         __atomic_add_fetch(&q->failed, 1, __ATOMIC_RELAXED);
+    /* Last: a close() in another thread may have dropped every other
+     * reference, and the queue dies with the region. */
+    Py_DECREF(r);
 }
 
 void tiers_demote_stop(RegionObject *r) {
