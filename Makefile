@@ -76,7 +76,7 @@ demo: build ## the main job: workers sharing one copy of 200k embeddings (memory
 
 $(CTEST_BIN)/%: tests/c/%.c tests/c/l0test.h tests/c/l0util.h $(L0_SRC) $(L0_HDR)
 	@mkdir -p $(CTEST_BIN)
-	$(CC) $(CWARN) $(CSAN) $(CINC) $< $(L0_SRC) -o $@ -lpthread
+	$(CC) $(CWARN) $(CSAN) $(CINC) -DL0_TEST_POINTS $< $(L0_SRC) -o $@ -lpthread
 
 .PHONY: test-c
 test-c: $(CTESTS) ## C unit, multi-process and crash tests under ASan/UBSan

@@ -555,6 +555,10 @@ typedef struct cachee_l0 cachee_l0;
  * in it is used.  Creation reserves all of its memory with posix_fallocate,
  * so a filesystem that is too small is reported now, never as a SIGBUS later.
  *
+ * Many processes may open (and create) one path at the same moment: exactly
+ * one creates the region, the others wait for it and use it.  A file found
+ * unlinked, or replaced while being looked at, is looked up again by name.
+ *
  * On success stores a new handle in *out and returns 0.  Errors:
  *   CACHEE_L0_E_INVAL        NULL argument or unknown flag
  *   CACHEE_L0_E_BAD_PATH     empty, too long, "." or ".." name

@@ -143,6 +143,27 @@ struct cachee_l0 {
 };
 
 /* ---------------------------------------------------------------------
+ * Test points: places where a test pauses a process to force an
+ * interleaving that is otherwise a matter of luck (tests/c/test_create_race.c).
+ * Only builds with -DL0_TEST_POINTS (the C test suites) have them; in every
+ * other build they compile to nothing.
+ * --------------------------------------------------------------------- */
+
+enum l0_test_point_id {
+    L0_TP_CREATE_LINKED = 1,     /* creator: file linked, not ready yet */
+    L0_TP_OPEN_SAW_BUILDING = 2, /* opener: read "not ready" */
+};
+#ifdef L0_TEST_POINTS
+extern void (*l0_test_point)(int point);
+#define L0_TEST_POINT(p)                                                    \
+    do {                                                                    \
+        if (l0_test_point) l0_test_point(p);                                \
+    } while (0)
+#else
+#define L0_TEST_POINT(p) ((void)0)
+#endif
+
+/* ---------------------------------------------------------------------
  * Atomics (GCC builtins; shared memory between processes).
  * --------------------------------------------------------------------- */
 

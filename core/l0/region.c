@@ -24,6 +24,10 @@
      CACHEE_L0_ALLOW_LOOSE_MODE | CACHEE_L0_ALLOW_ANY_FS | CACHEE_L0_HUGEPAGES)
 #define L0_RESTART 1 /* internal: start the open over */
 
+#ifdef L0_TEST_POINTS
+void (*l0_test_point)(int point);
+#endif
+
 void cachee_l0_options_init(cachee_l0_options *opts) {
     if (opts) memset(opts, 0, sizeof *opts);
 }
@@ -268,6 +272,7 @@ static int create_region(const char *full, const cachee_l0_options *o,
     if ((rc = link_into_place(fd, named, full)) != 0) goto fail;
     linked = 1;
     /* From here the name is visible: openers wait while we hold the lock. */
+    L0_TEST_POINT(L0_TP_CREATE_LINKED);
     if (huge_tmpfs(&p, &fi)) {
         /* Reserve by populating an advised mapping: fallocate would
          * allocate small pages before any mapping could ask for huge ones. */
@@ -317,48 +322,96 @@ static int sleep_ms(int ms) {
     return nanosleep(&ts, NULL);
 }
 
+/* What the header of the region file at fd says: L0_HDR_READY,
+ * L0_HDR_BUILDING (no ready mark yet), or an error code. */
+enum { L0_HDR_READY = 0, L0_HDR_BUILDING = 1 };
+
+static int read_ready(int fd, const fs_info *fi) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return errno;
+    uint64_t hlen = header_map_len(fi);
+    if ((uint64_t)st.st_size < L0_HEADER_BYTES || (uint64_t)st.st_size < hlen)
+        return CACHEE_L0_E_NOT_REGION;
+    const struct cachee_l0_shm_header *hd =
+        mmap(NULL, hlen, PROT_READ, MAP_SHARED, fd, 0);
+    if (hd == MAP_FAILED) return errno;
+    int bad_magic = memcmp(hd->magic, CACHEE_L0_MAGIC, 8) != 0;
+    int bad_format = hd->format != l0_format_word();
+    int ready = L0_LOAD_ACQ(&hd->ready) == CACHEE_L0_READY_MARK;
+    munmap((void *)hd, hlen);
+    if (bad_magic) return CACHEE_L0_E_NOT_REGION;
+    if (bad_format) return CACHEE_L0_E_FORMAT;
+    return ready ? L0_HDR_READY : L0_HDR_BUILDING;
+}
+
+/* The number of names the file at fd has now (0: it was unlinked). */
+static int links_of(int fd, nlink_t *n) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return errno;
+    *n = st.st_nlink;
+    return 0;
+}
+
 /*
  * Wait until the region at fd carries the ready mark.  Returns 0 (ready),
- * L0_RESTART (an abandoned region was removed; open again), or an error.
+ * L0_RESTART (the file lost its name: a creator gave up, an abandoned
+ * region was replaced, or the region was unlinked; open the path again),
+ * or an error.
+ *
+ * The states a file found at the path can be in, and what they mean:
+ *   ready, 1 name        a region: use it.
+ *   any,   0 names       removed since we opened it: open the path again.
+ *   ready, 2+ names      a hard link to a region: refused (UNSAFE_PATH).
+ *   not ready, init lock held elsewhere
+ *                        its creator is building it: wait.
+ *   not ready, init lock free
+ *                        either its creator died, or it finished between our
+ *                        read of the mark and our test of the lock.  Only
+ *                        with the init lock taken (so no creator can be
+ *                        running) is the mark read again and the file
+ *                        replaced if it is still not ready.
+ * The link count is read after the mark: a creator links its file before
+ * it publishes the mark, and links it exactly once.
  */
 static int wait_ready(int fd, const char *full, const fs_info *fi,
                       uint32_t flags, int64_t deadline) {
     for (;;) {
-        struct stat st;
-        if (fstat(fd, &st) != 0) return errno;
-        if ((uint64_t)st.st_size < L0_HEADER_BYTES)
-            return CACHEE_L0_E_NOT_REGION;
-        uint64_t hlen = header_map_len(fi);
-        if ((uint64_t)st.st_size < hlen) return CACHEE_L0_E_NOT_REGION;
-        const struct cachee_l0_shm_header *hd =
-            mmap(NULL, hlen, PROT_READ, MAP_SHARED, fd, 0);
-        if (hd == MAP_FAILED) return errno;
-        int bad_magic = memcmp(hd->magic, CACHEE_L0_MAGIC, 8) != 0;
-        int bad_format = hd->format != l0_format_word();
-        int ready = L0_LOAD_ACQ(&hd->ready) == CACHEE_L0_READY_MARK;
-        munmap((void *)hd, hlen);
-        if (bad_magic) return CACHEE_L0_E_NOT_REGION;
-        if (bad_format) return CACHEE_L0_E_FORMAT;
-        if (ready) return st.st_nlink == 1 ? 0 : CACHEE_L0_E_UNSAFE_PATH;
+        int state = read_ready(fd, fi);
+        if (state != L0_HDR_READY && state != L0_HDR_BUILDING) return state;
+        nlink_t links = 0;
+        int rc = links_of(fd, &links);
+        if (rc != 0) return rc;
+        if (links == 0) return L0_RESTART;
+        if (state == L0_HDR_READY)
+            return links == 1 ? 0 : CACHEE_L0_E_UNSAFE_PATH;
 
-        if (st.st_nlink == 0) return L0_RESTART; /* its creator gave up */
+        L0_TEST_POINT(L0_TP_OPEN_SAW_BUILDING);
         int held = l0_ofd_held_elsewhere(fd, CACHEE_L0_LOCK_INIT, 1);
         if (held < 0) return -held;
-        if (!held && st.st_nlink != 1) return CACHEE_L0_E_UNSAFE_PATH;
         if (held) {
             if (l0_now_ns() > deadline) return CACHEE_L0_E_NOT_READY;
             sleep_ms(1);
             continue;
         }
-        /* Nobody is building it: its creator died.  Replace it if allowed. */
+        /* Nobody holds the init lock.  A creator publishes the mark before
+         * it releases the lock, so if the mark is still missing now, the
+         * creator died. */
+        state = read_ready(fd, fi);
+        if (state == L0_HDR_READY) continue;
+        if (state != L0_HDR_BUILDING) return state;
+        if ((rc = links_of(fd, &links)) != 0) return rc;
+        if (links == 0) return L0_RESTART;
+        if (links != 1) return CACHEE_L0_E_UNSAFE_PATH;
         if (!(flags & CACHEE_L0_CREATE)) return CACHEE_L0_E_NOT_READY;
+        /* Abandoned: replace it.  The init lock makes one opener do it. */
         if (l0_ofd_trylock(fd, CACHEE_L0_LOCK_INIT, 1) != 0) {
-            sleep_ms(1);
+            sleep_ms(1); /* another opener is replacing it */
             continue;
         }
-        struct stat now;
-        if (stat(full, &now) == 0 && now.st_dev == st.st_dev &&
-            now.st_ino == st.st_ino)
+        struct stat was, now;
+        if (links_of(fd, &links) == 0 && links == 1 && fstat(fd, &was) == 0 &&
+            stat(full, &now) == 0 && now.st_dev == was.st_dev &&
+            now.st_ino == was.st_ino)
             unlink(full);
         l0_ofd_unlock(fd, CACHEE_L0_LOCK_INIT, 1);
         return L0_RESTART;
@@ -449,6 +502,26 @@ static int attach(int fd, const char *full, const cachee_l0_options *o,
     return 0;
 }
 
+/*
+ * The creator's descriptor refers to the unnamed file it built (O_TMPFILE):
+ * mappings made through it show as "/dev/shm/#<inode> (deleted)" in
+ * /proc/PID/maps and lsof even after the file got its name.  Open the name
+ * instead, so that every process, the creator included, shows the region's
+ * path.  Keeps fd if the name no longer refers to the same file.
+ */
+static int reopen_by_name(int fd, const char *full) {
+    int nfd = open(full, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    if (nfd < 0) return fd;
+    struct stat a, b;
+    if (fstat(nfd, &a) == 0 && fstat(fd, &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino) {
+        close(fd);
+        return nfd;
+    }
+    close(nfd);
+    return fd;
+}
+
 int cachee_l0_open(const char *path, const cachee_l0_options *opts,
                    cachee_l0 **out) {
     if (out == NULL) return CACHEE_L0_E_INVAL;
@@ -479,6 +552,7 @@ int cachee_l0_open(const char *path, const cachee_l0_options *opts,
             rc = create_region(full, &o, mode, &fd);
             if (rc == EEXIST) continue; /* another creator won: open theirs */
             if (rc != 0) return rc;
+            fd = reopen_by_name(fd, full);
             created = 1;
         } else if ((o.flags & CACHEE_L0_CREATE) &&
                    (o.flags & CACHEE_L0_EXCLUSIVE)) {

@@ -282,3 +282,80 @@ def test_concurrent_writers_in_processes(region_path):
         assert p.exitcode == 0
     c.check()
     c.close()
+
+
+def _mapped_inodes(path):
+    """Inodes of this process's mappings shown under `path`, and the names
+    under which mappings of the file at `path` appear otherwise."""
+    ino = os.stat(path).st_ino
+    named, other = set(), set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            parts = line.split(None, 5)
+            if len(parts) < 6 or int(parts[4]) == 0:
+                continue
+            name = parts[5].rstrip("\n")
+            if name == path:
+                named.add(int(parts[4]))
+            elif int(parts[4]) == ino and name.startswith("/dev/shm/"):
+                other.add(name)
+    return named, other
+
+
+def test_many_processes_open_one_new_region_at_once(region_path):
+    """What `uvicorn --workers 12` does at every start: 12 processes create
+    or attach to one path at the same moment.  Every one succeeds, all map
+    the same file, and every mapping carries the region's path (the
+    creator's too).  Rounds alternate between a fresh path and an existing
+    region; CACHEE_TEST_LONG=1 runs 2,000 rounds."""
+    procs = 12
+    rounds = 2000 if os.environ.get("CACHEE_TEST_LONG") else 40
+    failures = []
+    for rnd in range(rounds):
+        if rnd % 2 == 0:
+            tu.remove_path(region_path)
+        gate_r, gate_w = os.pipe()
+        res_r, res_w = os.pipe()
+        pids = []
+        for i in range(procs):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - child
+                code = 1
+                try:
+                    os.close(gate_w)
+                    os.read(gate_r, 1)  # all start together
+                    c = SharedCache(region_path, size_gb=0.0625, open_timeout=60)
+                    named, other = _mapped_inodes(region_path)
+                    c.set("p%d" % i, b"x")
+                    msg = "%d %d %s\n" % (i, min(named) if len(named) == 1 else -1,
+                                          "|".join(sorted(other)))
+                    os.write(res_w, msg.encode())
+                    c.close()
+                    code = 0
+                except BaseException as e:  # noqa: BLE001 - reported to the parent
+                    os.write(res_w, ("%d error %s: %s\n" % (i, type(e).__name__, e)).encode())
+                os._exit(code)
+            pids.append(pid)
+        os.close(gate_r)
+        os.close(res_w)
+        os.write(gate_w, b"g" * procs)
+        os.close(gate_w)
+        data = b""
+        while True:
+            chunk = os.read(res_r, 65536)
+            if not chunk:
+                break
+            data += chunk
+        os.close(res_r)
+        codes = [os.waitpid(p, 0)[1] for p in pids]
+        lines = data.decode().splitlines()
+        ino = os.stat(region_path).st_ino
+        bad = [l for l in lines if "error" in l or l.split(" ", 2)[1] != str(ino)
+               or l.split(" ", 2)[2:] not in ([], [""])]
+        if bad or any(codes) or len(lines) != procs:
+            failures.append((rnd, codes, bad or lines))
+    c = SharedCache(region_path)
+    assert c.stats()["live_processes"] == 1
+    c.close()
+    assert failures == [], failures[:3]
+    print("%d rounds of %d processes: 0 failures" % (rounds, procs))
