@@ -59,6 +59,10 @@ type Config struct {
 	// DemoteQueueBytes bounds the evicted records waiting to be demoted;
 	// 0 means 64 MiB.
 	DemoteQueueBytes int64
+	// ShareSlot is l0.Options.ShareSlot: the registration token of another
+	// L0 handle of this process, whose process slot the Cache's handle then
+	// uses (one process, one slot). The Python extension passes its own.
+	ShareSlot uint64
 }
 
 // Cache is an open tier engine. All methods are safe for concurrent use;
@@ -105,6 +109,7 @@ func Open(cfg Config) (*Cache, error) {
 		Create:            cfg.Create,
 		Size:              cfg.CreateSize,
 		AllowForeignOwner: cfg.AllowForeignOwner,
+		ShareSlot:         cfg.ShareSlot,
 	})
 	if err != nil {
 		closeTiers()

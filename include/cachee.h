@@ -180,6 +180,11 @@ int cachee_abi_version(void);
  *   "demote"    bool, default true: values this process sees leave L0
  *               (evicted, not deleted or expired) go into L1
  *   "allow_foreign_owner" bool, default false: as in cachee_l0_open
+ *   "share_slot" integer: a cachee_l0_registration token of the caller's own
+ *               L0 handle on the same region; the cache's L0 handle then
+ *               uses that handle's process slot (one process, one slot), and
+ *               that handle must stay open until cachee_close returns.  A
+ *               token naming no live slot of this process: CACHEE_E_L0
  * Unknown fields are refused (CACHEE_E_CONFIG) so a typo is never ignored.
  *
  * On success stores the handle in *out.  Errors: CACHEE_E_INVALID (NULL

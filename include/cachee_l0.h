@@ -126,6 +126,15 @@
  * that it hands the old open file description to the child without a moment
  * in which its own slot looks dead.
  *
+ * SHARED SLOTS.  A process that opens a region twice (two handles, or two
+ * copies of this engine: a language extension and a library it loads) is
+ * still one process: the second handle can be opened with the first one's
+ * registration token (cachee_l0_options.share_slot), and then uses the same
+ * slot, as another thread would.  Its pins, open segments and statistics are
+ * the slot's; it holds no liveness lock of its own (the first handle's lock
+ * keeps the slot alive, which is why that handle must be closed last), and
+ * closing it leaves the slot to the first handle.
+ *
  * REAPING.  A survivor that finds an ACTIVE slot with neither byte locked
  * reclaims it under the global lock: the dead process's pins are cleared,
  * its open segments are sealed, segments it was reclaiming are finished, its
@@ -536,6 +545,15 @@ typedef struct cachee_l0_options {
      *  in milliseconds; 0 means 5000. */
     uint32_t open_timeout_ms;
     uint32_t reserved_;
+    /** 0, or the token of another open handle of this process on the same
+     *  region (cachee_l0_registration): the new handle then uses that
+     *  handle's process slot instead of claiming its own, so one process is
+     *  one slot however many handles (or copies of this engine) it opens.
+     *  The other handle must stay open until this one is closed.  In a
+     *  child forked later the sharing ends: the child claims a slot of its
+     *  own on first use, as with any handle.  A token that names no live
+     *  slot of this process is CACHEE_L0_E_INVAL. */
+    uint64_t share_slot;
 } cachee_l0_options;
 
 /** Fill *opts with the defaults (no flags: open an existing region). */
@@ -560,7 +578,8 @@ typedef struct cachee_l0 cachee_l0;
  * unlinked, or replaced while being looked at, is looked up again by name.
  *
  * On success stores a new handle in *out and returns 0.  Errors:
- *   CACHEE_L0_E_INVAL        NULL argument or unknown flag
+ *   CACHEE_L0_E_INVAL        NULL argument, unknown flag, or a share_slot
+ *                            token that names no live slot of this process
  *   CACHEE_L0_E_BAD_PATH     empty, too long, "." or ".." name
  *   CACHEE_L0_E_NO_REGION    absent and CACHEE_L0_CREATE not given
  *   CACHEE_L0_E_REGION_EXISTS present and CACHEE_L0_EXCLUSIVE given
@@ -580,12 +599,22 @@ int cachee_l0_open(const char *path, const cachee_l0_options *opts,
 
 /**
  * Close the handle: release this process's slot (its pins and open segments
- * are returned to the region) and unmap.  Pointers from views become invalid;
- * release views first.  Must be the last call on the handle; NULL is a
- * no-op.  Returns 0, or an errno value from munmap/close (the handle is freed
- * anyway).
+ * are returned to the region) and unmap.  A handle opened with share_slot
+ * leaves the slot to the handle it shares it with.  Pointers from views
+ * become invalid; release views first.  Must be the last call on the handle;
+ * NULL is a no-op.  Returns 0, or an errno value from munmap/close (the
+ * handle is freed anyway).
  */
 int cachee_l0_close(cachee_l0 *h);
+
+/**
+ * This process's registration through h, as a token for
+ * cachee_l0_options.share_slot (registers the process first if it has not
+ * used h yet).  The token is never 0, and is valid in this process while h
+ * is open.  Returns 0, CACHEE_L0_E_INVAL (NULL argument),
+ * CACHEE_L0_E_TOO_MANY_PROCS, or an errno value.
+ */
+int cachee_l0_registration(cachee_l0 *h, uint64_t *token);
 
 /**
  * Remove the region's name from its filesystem (processes that have it open

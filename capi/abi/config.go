@@ -17,6 +17,7 @@ type fileConfig struct {
 	Promote           *string `json:"promote"`
 	Demote            *bool   `json:"demote"`
 	AllowForeignOwner *bool   `json:"allow_foreign_owner"`
+	ShareSlot         *uint64 `json:"share_slot"`
 }
 
 // ParseConfig parses the configuration document of cachee_open: a JSON
@@ -64,6 +65,9 @@ func ParseConfig(doc []byte) (core.Config, error) {
 	}
 	if fc.AllowForeignOwner != nil {
 		cfg.AllowForeignOwner = *fc.AllowForeignOwner
+	}
+	if fc.ShareSlot != nil {
+		cfg.ShareSlot = *fc.ShareSlot
 	}
 	return cfg, nil
 }

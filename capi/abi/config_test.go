@@ -5,12 +5,14 @@ import (
 )
 
 func TestParseConfig(t *testing.T) {
-	c, err := ParseConfig([]byte(`{"path": "/dev/shm/x", "l1_bytes": 4096, "promote": "never", "demote": false, "allow_foreign_owner": true}`))
-	if err != nil || c.Path != "/dev/shm/x" || c.L1Bytes != 4096 || c.Promote.String() != "never" || !c.NoDemote || !c.AllowForeignOwner {
+	c, err := ParseConfig([]byte(`{"path": "/dev/shm/x", "l1_bytes": 4096, "promote": "never", "demote": false, "allow_foreign_owner": true, "share_slot": 12884901893}`))
+	if err != nil || c.Path != "/dev/shm/x" || c.L1Bytes != 4096 || c.Promote.String() != "never" || !c.NoDemote || !c.AllowForeignOwner ||
+		c.ShareSlot != 3<<32|5 {
 		t.Fatalf("%+v %v", c, err)
 	}
 	for _, bad := range []string{``, `null`, `[]`, `"x"`, `{}`, `{"path": ""}`, `{"path": "x", "l1_bytes": 1.5}`,
-		`{"path": "x", "l1_bytes": -1}`, `{"path": "x", "promote": "x"}`, `{"path": "x"} x`, `{"path": "x", "l1": 1}`} {
+		`{"path": "x", "l1_bytes": -1}`, `{"path": "x", "promote": "x"}`, `{"path": "x"} x`, `{"path": "x", "l1": 1}`,
+		`{"path": "x", "share_slot": -1}`, `{"path": "x", "share_slot": "1"}`} {
 		if _, err := ParseConfig([]byte(bad)); err == nil {
 			t.Errorf("accepted %q", bad)
 		}

@@ -205,6 +205,7 @@ func Open(path string, opts Options) (*Region, error) {
 	o.segment_size = C.uint32_t(opts.SegmentSize)
 	o.max_procs = C.uint32_t(opts.MaxProcs)
 	o.max_entries = C.uint64_t(opts.MaxEntries)
+	o.share_slot = C.uint64_t(opts.ShareSlot)
 	switch t := opts.OpenTimeout; {
 	case t < 0:
 		return nil, &fs.PathError{Op: "open", Path: path, Err: ErrInvalid}
@@ -297,6 +298,21 @@ func hashC(b []byte) uint64 {
 // Info returns the sizes and limits of the region (recorded at Open; still
 // available after Close).
 func (r *Region) Info() Info { return r.info }
+
+// Registration returns this process's registration through r, as a token
+// for Options.ShareSlot (registering the process first if r has not been
+// used yet). The token is never 0 and is valid in this process while r is
+// open. Errors: ErrClosed, ErrTooManyProcs.
+func (r *Region) Registration() (uint64, error) {
+	if r.closed.Load() {
+		return 0, ErrClosed
+	}
+	var t C.uint64_t
+	if rc := C.cachee_l0_registration(r.h, &t); rc != 0 {
+		return 0, codeErr(rc)
+	}
+	return uint64(t), nil
+}
 
 // Close releases this process's use of the region: its pins and open
 // segments go back to the region, and the mappings are removed. Release

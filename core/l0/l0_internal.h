@@ -115,6 +115,7 @@ typedef struct l0_reg {
     uint32_t lockbyte;     /* which liveness byte (0/1) our OFD holds */
     int32_t spin;          /* registration spinlock, 0 = unlocked */
     pid_t pid;             /* for kernels without MADV_WIPEONFORK */
+    uint32_t shared;       /* the slot is another handle's (share_slot) */
 } l0_reg;
 
 struct cachee_l0 {
@@ -350,6 +351,9 @@ static inline int l0_my_slot(cachee_l0 *h, uint64_t *slot) {
 }
 /** Release this process's slot (close). */
 void l0_unregister(cachee_l0 *h);
+/** Use the slot named by a cachee_l0_registration token of another handle
+ *  of this process (open with share_slot).  0 or CACHEE_L0_E_INVAL. */
+int l0_share_slot(cachee_l0 *h, uint64_t token);
 /** Reap dead slots; global lock held.  Returns slots reaped. */
 int l0_reap_locked(cachee_l0 *h);
 /** True if some live process holds a pin on segments [seg, seg+n). */

@@ -538,3 +538,52 @@ func TestOpenErrno(t *testing.T) {
 		t.Fatalf("error %v is not a syscall.Errno", err)
 	}
 }
+
+// A second Region opened with the first one's Registration token shares its
+// process slot: the process counts once, and closing the second leaves the
+// slot to the first. Tokens that name no live slot of this process are
+// ErrInvalid.
+func TestShareSlot(t *testing.T) {
+	r, p := newRegion(t, "share", l0.Options{Size: 4 << 20})
+	tok, err := r.Registration()
+	if err != nil || tok == 0 {
+		t.Fatalf("Registration = %#x, %v", tok, err)
+	}
+	r2, err := l0.Open(p, l0.Options{ShareSlot: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Set([]byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	live := func() uint64 {
+		st, err := r.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.LiveProcs
+	}
+	if n := live(); n != 1 {
+		t.Fatalf("live processes with two handles sharing a slot = %d, want 1", n)
+	}
+	if err := r2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := live(); n != 1 {
+		t.Fatalf("live processes after closing the sharer = %d, want 1", n)
+	}
+	if v, err := r.Get([]byte("k"), nil); err != nil || string(v) != "v" {
+		t.Fatalf("Get after the sharer closed = %q, %v", v, err)
+	}
+	for _, bad := range []uint64{1, tok ^ 1, tok + 1<<32, 0xffffffff << 32} {
+		if x, err := l0.Open(p, l0.Options{ShareSlot: bad}); !errors.Is(err, l0.ErrInvalid) {
+			if x != nil {
+				x.Close()
+			}
+			t.Errorf("Open with ShareSlot %#x: %v, want ErrInvalid", bad, err)
+		}
+	}
+	if _, err := r2.Registration(); !errors.Is(err, l0.ErrClosed) {
+		t.Errorf("Registration on a closed Region: %v, want ErrClosed", err)
+	}
+}

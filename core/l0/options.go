@@ -72,6 +72,14 @@ type Options struct {
 	// the region (else ErrNotReady); 0 means 5 s. It is rounded up to whole
 	// milliseconds; a negative value is ErrInvalid.
 	OpenTimeout time.Duration
+	// ShareSlot, when not 0, is the Registration token of another open
+	// handle of this process on the same region: the new Region then uses
+	// that handle's process slot instead of claiming one of its own, so the
+	// process counts once however many handles (or copies of the engine,
+	// such as a Python extension and the libcachee.so it loads) it opens.
+	// That handle must stay open until this Region is closed. A token that
+	// names no live slot of this process is ErrInvalid.
+	ShareSlot uint64
 }
 
 // SetOptions are the optional parts of a write (Region.SetWith).

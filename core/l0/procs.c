@@ -156,6 +156,36 @@ int l0_register_slow(cachee_l0 *h) {
     return rc;
 }
 
+int cachee_l0_registration(cachee_l0 *h, uint64_t *token) {
+    if (h == NULL || token == NULL) return CACHEE_L0_E_INVAL;
+    uint64_t slot;
+    int rc = l0_my_slot(h, &slot);
+    if (rc != 0) return rc;
+    *token = ((slot + 1) << 32) | h->reg->slot_gen;
+    return 0;
+}
+
+int l0_share_slot(cachee_l0 *h, uint64_t token) {
+    uint64_t slot = (token >> 32) - 1;
+    uint32_t gen = (uint32_t)token;
+    if ((token >> 32) == 0 || slot >= h->g.max_procs) return CACHEE_L0_E_INVAL;
+    struct cachee_l0_shm_slot *sl = l0_slot(h, slot);
+    /* The slot must be ACTIVE, of this registration (gen), of this process,
+     * and alive (its owner's description holds a liveness byte). */
+    if (L0_LOAD_ACQ(&sl->state) != CACHEE_L0_SLOT_ACTIVE ||
+        L0_LOAD(&sl->gen) != gen || L0_LOAD(&sl->pid) != (uint32_t)getpid() ||
+        l0_ofd_held_elsewhere(h->fd, lock_byte(slot, 0), 2) != 1)
+        return CACHEE_L0_E_INVAL;
+    l0_reg *r = h->reg;
+    r->slot_gen = gen;
+    r->lockbyte = 0;
+    r->pid = getpid();
+    r->shared = 1;
+    h->reg_id = (slot << 32) | gen;
+    L0_STORE_REL(&r->slot_plus1, (uint32_t)(slot + 1));
+    return 0;
+}
+
 /* Return everything a slot holds to the region; global lock held. */
 static void retire_slot_locked(cachee_l0 *h, uint64_t s) {
     struct cachee_l0_shm_header *hd = l0_hdr(h);
@@ -295,6 +325,9 @@ int cachee_l0_fork_prepare(cachee_l0 *h) {
     int rc = l0_my_slot(h, &me);
     if (rc != 0) return rc;
     h->prepared_plus1 = 0;
+    /* A shared slot's liveness is another handle's: the hand-off (which
+     * moves liveness between descriptions) belongs to that handle. */
+    if (h->reg->shared) return 0;
     uint64_t c;
     uint32_t gen;
     rc = claim_slot(h, CACHEE_L0_SLOT_PREPARED, 0, &c, &gen);

@@ -569,6 +569,12 @@ int cachee_l0_open(const char *path, const cachee_l0_options *opts,
             rc = attach(fd, full, &ao, &fi, &st, out);
         }
         close(fd); /* the handle has its own descriptor and mappings */
+        if (rc == 0 && o.share_slot != 0 &&
+            (rc = l0_share_slot(*out, o.share_slot)) != 0) {
+            cachee_l0_close(*out);
+            *out = NULL;
+            return rc;
+        }
         if (rc == 0) return 0;
         if (rc != L0_RESTART) return rc;
     }
@@ -578,7 +584,8 @@ int cachee_l0_open(const char *path, const cachee_l0_options *opts,
 int cachee_l0_close(cachee_l0 *h) {
     if (h == NULL) return 0;
     int rc = 0;
-    if (h->reg->slot_plus1 != 0 && (h->wipe_ok || h->reg->pid == getpid()))
+    if (h->reg->slot_plus1 != 0 && !h->reg->shared &&
+        (h->wipe_ok || h->reg->pid == getpid()))
         l0_unregister(h);
     if (munmap(h->rw, h->g.region_size) != 0) rc = errno;
     if (munmap((void *)h->ro, h->g.region_size) != 0) rc = errno;

@@ -903,6 +903,95 @@ TEST(reopen_and_two_handles) {
     CHECK(none == NULL);
 }
 
+/* A second handle opened with the first one's registration token is the
+ * same process: one slot, shared pins and writes; closing it leaves the slot
+ * to the first handle; a fork child of the sharer gets a slot of its own. */
+TEST(second_handle_shares_the_slot) {
+    char name[128];
+    u_name(name, sizeof name, "share");
+    cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
+    uint64_t token = 0;
+    OK(cachee_l0_registration(h, &token));
+    CHECK(token != 0);
+    uint64_t again = 0;
+    OK(cachee_l0_registration(h, &again));
+    CHECK(again == token);
+    CHECK(u_stats(h).live_procs == 1);
+
+    cachee_l0_options o;
+    cachee_l0_options_init(&o);
+    o.share_slot = token;
+    cachee_l0 *h2 = NULL;
+    OK(cachee_l0_open(name, &o, &h2));
+    uint64_t token2 = 0;
+    OK(cachee_l0_registration(h2, &token2));
+    CHECK(token2 == token);
+    OK(set_val(h2, 7, 1, 300, 0, 0));           /* writes through the slot */
+    cachee_l0_view v;
+    OK(cachee_l0_get_pinned(h2, "k:7", 3, &v));  /* pins in the slot */
+    CHECK(u_stats(h).pins == 1 && u_stats(h).live_procs == 1);
+    OK(cachee_l0_release(h2, &v));
+    CHECK(u_stats(h).pins == 0);
+
+    /* A fork child of a sharing handle registers a slot of its own. */
+    volatile uint64_t *sync = u_shm(4096);
+    pid_t pid = u_fork();
+    if (pid == 0) {
+        OK(set_val(h2, 8, 1, 100, 0, 0));
+        CHECK(u_stats(h2).live_procs == 2);
+        u_inc(&sync[0]);
+        _exit(0);
+    }
+    CHECK_CHILD(pid, 30);
+    CHECK(sync[0] == 1);
+
+    OK(cachee_l0_close(h2)); /* the slot stays: h owns it */
+    CHECK(u_stats(h).live_procs == 1);
+    uint8_t buf[512];
+    OK(cachee_l0_get(h, "k:7", 3, buf, sizeof buf, NULL));
+    OK(cachee_l0_get(h, "k:8", 3, buf, sizeof buf, NULL));
+    OK(set_val(h, 9, 1, 100, 0, 0));
+
+    /* Tokens that name no live slot of this process are refused, and the
+     * refused open leaves nothing behind. */
+    uint64_t bad[] = {
+        1,                                       /* slot index 0 - 1 */
+        (uint64_t)0xffffffffu << 32,             /* beyond max_procs */
+        token ^ 1,                               /* another generation */
+        token + (1ull << 32),                    /* a free slot */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o.share_slot = bad[i];
+        cachee_l0 *x = (cachee_l0 *)&o;
+        CHECK_RC(cachee_l0_open(name, &o, &x), CACHEE_L0_E_INVAL);
+        CHECK(x == NULL);
+    }
+    /* Another process's slot (the token travels, the process does not). */
+    pid = u_fork();
+    if (pid == 0) {
+        cachee_l0 *hc = u_attach(name);
+        uint64_t t = 0;
+        OK(cachee_l0_registration(hc, &t));
+        sync[1] = t;
+        u_inc(&sync[2]);
+        u_wait_counter(&sync[3], 1, 30);
+        OK(cachee_l0_close(hc));
+        _exit(0);
+    }
+    u_wait_counter(&sync[2], 1, 30);
+    o.share_slot = sync[1];
+    cachee_l0 *x = NULL;
+    CHECK_RC(cachee_l0_open(name, &o, &x), CACHEE_L0_E_INVAL);
+    u_inc(&sync[3]);
+    CHECK_CHILD(pid, 30);
+    CHECK(u_stats(h).live_procs == 1);
+    CHECK_RC(cachee_l0_registration(NULL, &token), CACHEE_L0_E_INVAL);
+    CHECK_RC(cachee_l0_registration(h, NULL), CACHEE_L0_E_INVAL);
+    CHECK_REGION(h);
+    OK(cachee_l0_close(h));
+    OK(cachee_l0_unlink(name));
+}
+
 TEST(info_fields) {
     char name[128], path[256];
     u_name(name, sizeof name, "info");

@@ -320,3 +320,67 @@ print(json.dumps(out))
 """
     out = run(code, region_path)
     assert out["results"] in (["closed"], ["done"]) and out["handles"] == 0, out
+
+
+
+@needs_lib
+@pytest.mark.parametrize("l1", [None, 1 << 20])
+def test_one_process_is_one_slot_with_and_without_tiers(region_path, l1):
+    """The Go core's L0 handle shares the extension's process slot: loading
+    the tiers, demoting, promoting and reading their stats add no slot."""
+    code = r"""
+c = cachee.SharedCache(PATH, size_bytes=16 << 20, l1_bytes=%r)
+def live():
+    return c.stats()["live_processes"]
+out["counts"] = [live()]
+c.get("missing"); out["counts"].append(live())   # loads the tiers (with l1)
+c.set("b", b"2"); out["counts"].append(live())
+for i in range(3000):                             # evicts: demotion into L1
+    c.set("fill-%%d" %% i, b"x" * 8192)
+c.get("fill-1"); c.get("fill-2")                  # L1 hits, promoted
+c.delete("b"); c.get_many(["x", "y"]); "z" in c
+c.get_or_load("computed", lambda k: b"v")
+out["counts"].append(live())
+out["tiers"] = [t["name"] for t in (c.stats().get("tiers") or [])]
+out["demoted"] = (c.stats().get("demotion") or {}).get("demoted", 0)
+c.close()
+o = cachee.SharedCache(PATH)
+out["after_close"] = o.stats()["live_processes"]
+print(json.dumps(out))
+""" % (l1,)
+    out = run(code, region_path)
+    assert out["counts"] == [1, 1, 1, 1], out
+    assert out["after_close"] == 1, out
+    if l1:
+        assert "l1" in out["tiers"] and out["demoted"] > 0, out
+
+
+@needs_lib
+def test_fork_workers_that_load_the_tiers_take_one_slot_each(region_path):
+    code = r"""
+import multiprocessing as mp
+ctx = mp.get_context("fork")
+c = cachee.SharedCache(PATH, size_bytes=16 << 20, l1_bytes=1 << 20)
+c.set("a", b"parent")            # the parent never loads the tiers
+met = ctx.Barrier(4, timeout=120)
+done = ctx.Barrier(4, timeout=120)
+q = ctx.SimpleQueue()
+def worker(i):
+    c.get("miss-%d" % i)           # loads this worker's own tiers
+    c.set("w-%d" % i, b"x")
+    met.wait()                     # all four registered
+    q.put([state()["usable"], c.stats()["live_processes"]])
+    done.wait()                    # nobody leaves before all have counted
+ps = [ctx.Process(target=worker, args=(i,)) for i in range(4)]
+for p in ps: p.start()
+out["workers"] = sorted(q.get() for _ in ps)
+for p in ps: p.join(120)
+out["exit"] = [p.exitcode for p in ps]
+out["parent_loaded"] = state()["loaded"]
+out["after"] = c.stats()["live_processes"]
+print(json.dumps(out))
+"""
+    out = run(code, region_path, timeout=180)
+    assert out["workers"] == [[True, 5]] * 4, out
+    assert out["exit"] == [0] * 4 and out["parent_loaded"] is False, out
+    assert out["after"] == 1, out

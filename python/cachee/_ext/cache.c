@@ -969,8 +969,10 @@ static PyObject *cache_close(CacheObject *c, PyObject *unused) {
     vcache_clear(c);
     c->h = NULL; /* closed from here on, also for threads in tier calls */
     tiers_demote_stop(c->region);
+    /* The tiers first: waits for tier calls in flight (GIL released), and
+     * their L0 handle shares the region handle's process slot. */
+    tiers_close(c);
     Py_CLEAR(c->region); /* views keep the mapping until they are freed */
-    tiers_close(c);  /* waits for tier calls in flight (GIL released) */
     Py_RETURN_NONE;
 }
 
@@ -1056,8 +1058,8 @@ static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
         vcache_clear(c);
         c->h = NULL;
         tiers_demote_stop(c->region);
-        Py_CLEAR(c->region);
         tiers_close(c);
+        Py_CLEAR(c->region);
     }
     cachee_l0_options o;
     cachee_l0_options_init(&o);
@@ -1220,8 +1222,8 @@ static int cache_clear_refs(CacheObject *c) {
     vcache_clear(c);
     c->h = NULL;
     tiers_demote_stop(c->region);
-    Py_CLEAR(c->region);
     tiers_close(c);
+    Py_CLEAR(c->region);
     return 0;
 }
 

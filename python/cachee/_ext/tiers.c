@@ -235,12 +235,28 @@ static int tier_handle(CacheObject *c, cachee_t *out) {
     size_t n = (size_t)snprintf(cfg, sizeof cfg, "{\"path\":");
     int bad = json_str(cfg, sizeof cfg, &n, PyBytes_AS_STRING(pb)) < 0;
     Py_DECREF(pb);
+    /* The Go core's L0 handle uses this process's slot (ours): one process
+     * counts once, and takes one of the region's max_procs slots. */
+    uint64_t token = 0;
+    int trc;
+    RegionObject *region = c->region;
+    Py_INCREF(region); /* a close() in another thread cannot unmap it */
+    Py_BEGIN_ALLOW_THREADS
+    trc = cachee_l0_registration(region->h, &token);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(region);
+    if (trc != 0) {
+        raise_l0(trc, NULL);
+        return -1;
+    }
     if (!bad) {
         static const char *const promote[] = {"tinylfu", "always", "never"};
         int w = snprintf(cfg + n, sizeof cfg - n,
-                         ",\"l1_bytes\":%llu,\"allow_foreign_owner\":%s,\"promote\":\"%s\"}",
+                         ",\"l1_bytes\":%llu,\"allow_foreign_owner\":%s,\"promote\":\"%s\","
+                         "\"share_slot\":%llu}",
                          (unsigned long long)c->l1_bytes, c->allow_foreign ? "true" : "false",
-                         promote[c->promote >= 0 && c->promote <= 2 ? c->promote : 0]);
+                         promote[c->promote >= 0 && c->promote <= 2 ? c->promote : 0],
+                         (unsigned long long)token);
         bad = w < 0 || (size_t)w >= sizeof cfg - n;
         if (!bad) n += (size_t)w;
     }
