@@ -4,7 +4,11 @@
 #
 #   tools/fuzz.sh [DURATION [TOTAL]]
 #
-# DURATION is per target, as for go test -fuzztime (default 10s). TOTAL, in
+# DURATION is per target, as for go test -fuzztime (default 10s): a time
+# (20s, 2m) or a number of inputs (3000x).  `make test` passes a number of
+# inputs, which cannot fail on a time budget (golang/go#75804: Go 1.26's
+# coordinator may report "context deadline exceeded" for a clean run that
+# ends at its deadline); `make fuzz` passes a time.  TOTAL, in
 # seconds or with a unit (20s, 2m), caps the fuzzing time of the whole run:
 # each target then gets min(DURATION, TOTAL / number of targets), so adding
 # targets does not lengthen `make test` (the build of each package comes on
