@@ -67,7 +67,7 @@ test-install: venv ## `pip` can build the package from this tree (isolated build
 .PHONY: bench-build
 bench-build: ## the C benchmarks still compile
 	@mkdir -p build/bench
-	@for f in bench/l0/*.c; do $(CC) $(CWARN) -O2 $(CINC) $$f $(L0_SRC) -o build/bench/$$(basename $$f .c) -lpthread || exit 1; done
+	@for f in bench/l0/*.c; do $(CC) $(CWARN) -O2 $(CINC) $$f $(L0_SRC) -o build/bench/$$(basename $$f .c) -lpthread -lm || exit 1; done
 	@echo "bench: C programs build"
 
 .PHONY: demo

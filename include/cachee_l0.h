@@ -228,13 +228,18 @@
  * RECORDS (struct cachee_l0_shm_record)
  * ======================================================================
  *
- * A record starts on a 64-byte boundary: a 48-byte header, the key, the
+ * A record starts on a 16-byte boundary: a 32-byte header, the key, the
  * caller's metadata (Python keeps dtype and shape there), padding, the value
- * (16-byte aligned, 64-byte aligned from 256 bytes on).  The header repeats the key's full hash and the generation of the
- * segment at write time, so a reader can tell a record from garbage, and
- * carries the value length, expiry (CLOCK_REALTIME ns, 0 = never), a version
- * (per-shard sequence, increasing with every write to the shard), the
- * frequency byte, and a `dead` byte that a writer sets once the record's entry
+ * (16-byte aligned, 64-byte aligned from 4 KiB on), padding to 16 bytes.  So
+ * a 512-byte vector with an 8-byte key and 6 bytes of metadata takes 560
+ * bytes.  The header carries the generation of the segment at write time and
+ * a magic, so a reader can tell a record from garbage, the low 32 bits of the
+ * key's hash (the index entry's tag holds 16 more; code that needs the whole
+ * hash, such as an evictor, hashes the key that follows the header), the
+ * value length (below 4 GiB), expiry (CLOCK_REALTIME ns, 0 = never), a
+ * version (per-shard sequence, 32 bits: it increases with every write to the
+ * shard and wraps after 2^32 of them), the frequency byte, and flags: the head
+ * of a large extent, and DEAD, which a writer sets once the record's entry
  * was replaced or removed, so that an evictor skips garbage without probing
  * the index.
  *
@@ -414,7 +419,8 @@ extern "C" {
 #define CACHEE_L0_PINS_PER_SEGMENT_MAX 65535u
 /*
  * The largest value depends on the region: cachee_l0_info reports it as
- * value_max (a quarter of the arena, at least what fits in one segment).
+ * value_max (a quarter of the arena, at least what fits in one segment, and
+ * below 4 GiB: a record stores its value length in 32 bits).
  */
 
 /* ======================================================================
@@ -653,7 +659,7 @@ int cachee_l0_info_get(const cachee_l0 *h, cachee_l0_info *out);
 /** What a copying read reports besides the value bytes. */
 typedef struct cachee_l0_item {
     uint64_t value_len;   /**< out: stored length (also with E_BUFFER_TOO_SMALL) */
-    uint64_t version;     /**< out: the record's version */
+    uint64_t version;     /**< out: the record's version (32 bits, see RECORDS) */
     int64_t expires_ns;   /**< out: CLOCK_REALTIME expiry in ns, 0 = never */
     void *meta_buf;       /**< in: where to copy the metadata, or NULL */
     uint32_t meta_cap;    /**< in: capacity of meta_buf */
@@ -684,7 +690,7 @@ typedef struct cachee_l0_view {
     uint32_t meta_len;    /**< its length */
     uint32_t gen;         /**< identity of this stored version: the pair */
     uint64_t loc;         /**<  (loc, gen) differs for every stored version */
-    uint64_t version;     /**< the record's version */
+    uint64_t version;     /**< the record's version (32 bits, see RECORDS) */
     int64_t expires_ns;   /**< CLOCK_REALTIME expiry in ns, 0 = never */
     uint64_t key_hash;    /**< XXH3-64 of the key */
     uint64_t pin_;        /**< private: the pin, 0 when not pinned */
@@ -1064,8 +1070,9 @@ int cachee_l0_load_held(cachee_l0 *h, uint64_t key_hash, int *held);
 
 /** First 8 bytes of every region. */
 #define CACHEE_L0_MAGIC "cacheeL0"
-/** Layout version; part of the format word.  2: the key generation table. */
-#define CACHEE_L0_LAYOUT_VERSION 2u
+/** Layout version; part of the format word.  2: the key generation table.
+ *  3: 32-byte record headers on 16-byte boundaries. */
+#define CACHEE_L0_LAYOUT_VERSION 3u
 
 /** Largest number of key generation counters (see KEY GENERATIONS):
  *  4 Mi counters, 16 MiB. */
@@ -1088,9 +1095,12 @@ int cachee_l0_load_held(cachee_l0 *h, uint64_t key_hash, int *held);
 #define CACHEE_L0_LOCK_LOAD_MASK ((1ull << 40) - 1)
 
 /** Record alignment and index `loc` unit. */
-#define CACHEE_L0_RECORD_ALIGN 64u
+#define CACHEE_L0_RECORD_ALIGN 16u
 /** Magic of a record header. */
-#define CACHEE_L0_RECORD_MAGIC 0x4C303052u /* "R00L" */
+#define CACHEE_L0_RECORD_MAGIC 0x5230u /* "0R" */
+/** Record flags. */
+#define CACHEE_L0_RECORD_EXTENT 1u /* head of a large extent */
+#define CACHEE_L0_RECORD_DEAD 2u   /* no entry points here any more */
 
 /** Segment states (struct cachee_l0_shm_seg.state). */
 enum cachee_l0_seg_state {
@@ -1259,20 +1269,18 @@ struct cachee_l0_shm_shard {
  * follow from the lengths.  Only `freq` and `dead` change after publication.
  */
 struct cachee_l0_shm_record {
-    uint32_t magic;           /**< CACHEE_L0_RECORD_MAGIC */
     uint32_t gen;             /**< segment generation when written */
-    uint64_t hash;            /**< XXH3-64 of the key */
-    uint64_t value_len;
+    uint16_t magic;           /**< CACHEE_L0_RECORD_MAGIC */
+    uint8_t freq;             /**< 0..3, saturating; see EVICTION */
+    uint8_t flags;            /**< CACHEE_L0_RECORD_EXTENT; CACHEE_L0_RECORD_DEAD
+                                   (a hint for evictors, set under the shard
+                                   lock after the entry changed) */
+    uint32_t hash_lo;         /**< low 32 bits of the key's XXH3-64 */
+    uint32_t value_len;
     int64_t expires_ns;       /**< 0 = never */
-    uint64_t version;         /**< per-shard sequence */
+    uint32_t version;         /**< per-shard sequence (wraps) */
     uint16_t key_len;
     uint16_t meta_len;
-    uint8_t freq;             /**< 0..3, saturating; see EVICTION */
-    uint8_t flags;            /**< 1 = head of a large extent */
-    uint8_t dead;             /**< 1 once no entry points here (a hint for
-                                   evictors, set under the shard lock after
-                                   the entry changed) */
-    uint8_t pad_;
 };
 
 #ifdef __cplusplus

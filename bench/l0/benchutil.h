@@ -112,7 +112,9 @@ static inline uint64_t bu_align64(uint64_t x) { return (x + 63) & ~63ull; }
 
 /* Bytes one record takes in the arena (see RECORDS in cachee_l0.h). */
 static inline uint64_t bu_record_bytes(uint64_t key_len, uint64_t value_len) {
-    return 64 + bu_align64(key_len) + bu_align64(value_len);
+    uint64_t a = value_len >= 4096 ? 64 : 16; /* the value's alignment */
+    uint64_t value_off = (32 + key_len + a - 1) & ~(a - 1);
+    return (value_off + value_len + 15) & ~15ull;
 }
 
 /* ------------------------------------------------------------- errors */

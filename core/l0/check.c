@@ -67,23 +67,23 @@ static int check_shard(cachee_l0 *h, uint64_t shard, char *msg, size_t cap) {
             return l0_fail(msg, cap, "shard %lu slot %lu: bad record at %lu",
                            (unsigned long)shard, (unsigned long)i,
                            (unsigned long)off);
-        if (l0_shard_of(g, r.hash) != shard || l0_tag_of(r.hash) != l0_e_tag(w0) ||
-            cachee_l0_hash(l0_arena_ro(h, off) + L0_RECORD_HEADER, r.key_len) !=
-                r.hash)
+        uint64_t hash;
+        if (!l0_rec_hash(h, off, &r, &hash) || l0_shard_of(g, hash) != shard ||
+            l0_tag_of(hash) != l0_e_tag(w0))
             return l0_fail(msg, cap, "shard %lu slot %lu: hash mismatch",
                            (unsigned long)shard, (unsigned long)i);
         /* Reachable from its home without crossing an EMPTY slot, and no
          * other current entry of the same key on the way. */
-        for (uint64_t p = l0_home_of(g, r.hash); p != i; p = p + 1 == n ? 0 : p + 1) {
+        for (uint64_t p = l0_home_of(g, hash); p != i; p = p + 1 == n ? 0 : p + 1) {
             uint64_t p0 = E[p].w0, p1 = E[p].w1;
             if (l0_e_kind(p1) == CACHEE_L0_ENTRY_EMPTY)
                 return l0_fail(msg, cap,
                                "shard %lu slot %lu: unreachable from home %lu",
                                (unsigned long)shard, (unsigned long)i,
-                               (unsigned long)l0_home_of(g, r.hash));
+                               (unsigned long)l0_home_of(g, hash));
             uint64_t o2, s2;
             struct cachee_l0_shm_record r2;
-            if (l0_entry_record(h, p0, p1, &o2, &s2, &r2) && r2.hash == r.hash &&
+            if (l0_entry_record(h, p0, p1, &o2, &s2, &r2) && r2.hash_lo == r.hash_lo &&
                 r2.key_len == r.key_len &&
                 memcmp(l0_arena_ro(h, o2) + L0_RECORD_HEADER,
                        l0_arena_ro(h, off) + L0_RECORD_HEADER, r.key_len) == 0)

@@ -14,6 +14,7 @@ void l0_requeue_locked(cachee_l0 *h, uint64_t seg);
 
 /* One record found in a victim segment. */
 typedef struct victim_rec {
+    uint64_t hash;  /* the key's (hashed from the record's key bytes) */
     uint32_t shard;
     uint32_t off;   /* offset within the segment */
 } victim_rec;
@@ -30,9 +31,12 @@ static size_t collect(cachee_l0 *h, uint64_t seg, victim_rec *out, size_t cap) {
     for (uint64_t off = 0; off + L0_RECORD_HEADER <= fill && n < cap;) {
         struct cachee_l0_shm_record r;
         memcpy(&r, l0_arena_ro(h, base + off), sizeof r);
-        if (!l0_record_sane(&h->g, &r, base + off, gen) || (r.flags & 1)) break;
-        if (!r.dead) {
-            out[n].shard = (uint32_t)l0_shard_of(&h->g, r.hash);
+        if (!l0_record_sane(&h->g, &r, base + off, gen) || l0_rec_extent(&r)) break;
+        if (!l0_rec_dead(&r)) {
+            uint64_t hash;
+            if (!l0_rec_hash(h, base + off, &r, &hash)) break;
+            out[n].hash = hash;
+            out[n].shard = (uint32_t)l0_shard_of(&h->g, hash);
             out[n].off = (uint32_t)off;
             n++;
         }
@@ -59,8 +63,8 @@ static void group_by_shard(victim_rec *recs, victim_rec *tmp, size_t n) {
  */
 static void settle(cachee_l0 *h, uint64_t slot, uint64_t shard, uint64_t idx,
                    uint64_t off, const struct cachee_l0_shm_record *r,
-                   unsigned cls, bool may_reinsert, int64_t *excess,
-                   int64_t now) {
+                   uint64_t hash, unsigned cls, bool may_reinsert,
+                   int64_t *excess, int64_t now) {
     struct cachee_l0_shm_slot *sl = l0_slot(h, slot);
     if (r->expires_ns != 0 && now >= r->expires_ns) {
         l0_entry_kill(h, shard, idx);
@@ -71,27 +75,27 @@ static void settle(cachee_l0 *h, uint64_t slot, uint64_t shard, uint64_t idx,
     if (freq > 3) freq = 3;
     if (may_reinsert && freq > 0) {
         uint8_t nf = cls == CACHEE_L0_SMALL ? 0 : (uint8_t)(freq - 1);
-        if (l0_reinsert_locked(h, slot, shard, idx, off, r, CACHEE_L0_MAIN, nf) == 0) {
+        if (l0_reinsert_locked(h, slot, shard, idx, off, r, hash, CACHEE_L0_MAIN, nf) == 0) {
             l0_stat_add(sl, CACHEE_L0_STAT_REINSERTIONS, 1);
             return;
         }
     } else if (may_reinsert && *excess <= 0) {
         /* No pressure: this is garbage collection, keep the record (in the
          * main FIFO, so the small one drains). */
-        if (l0_reinsert_locked(h, slot, shard, idx, off, r, CACHEE_L0_MAIN, 0) == 0)
+        if (l0_reinsert_locked(h, slot, shard, idx, off, r, hash, CACHEE_L0_MAIN, 0) == 0)
             return;
     }
-    l0_evict_notify(h, off, r);
+    l0_evict_notify(h, off, r, hash);
     l0_entry_kill(h, shard, idx);
     *excess -= (int64_t)l0_rec_len(r);
     l0_stat_add(sl, CACHEE_L0_STAT_EVICTIONS, 1);
-    if (cls == CACHEE_L0_SMALL) l0_ghost_add(h, r->hash);
+    if (cls == CACHEE_L0_SMALL) l0_ghost_add(h, hash);
 }
 
 /* Process every record of a RECLAIMING normal segment. */
 static void process_segment(cachee_l0 *h, uint64_t slot, uint64_t seg,
                             unsigned cls, bool may_reinsert, int64_t *excess) {
-    size_t cap = h->g.seg_size / L0_RECORD_HEADER;
+    size_t cap = h->g.seg_size / (L0_RECORD_HEADER + CACHEE_L0_RECORD_ALIGN);
     victim_rec stackbuf[2 * 256];
     victim_rec *recs = cap <= 256 ? stackbuf : malloc(2 * cap * sizeof *recs);
     if (recs == NULL) {
@@ -114,9 +118,10 @@ static void process_segment(cachee_l0 *h, uint64_t slot, uint64_t seg,
             struct cachee_l0_shm_record r;
             memcpy(&r, l0_arena_ro(h, off), sizeof r);
             uint64_t idx;
-            if (l0_find_exact_locked(h, shard, r.hash, off, gen, &idx) != 0)
+            if (l0_find_exact_locked(h, shard, recs[i].hash, off, gen, &idx) != 0)
                 continue; /* overwritten or deleted already */
-            settle(h, slot, shard, idx, off, &r, cls, may_reinsert, excess, now);
+            settle(h, slot, shard, idx, off, &r, recs[i].hash, cls, may_reinsert,
+                   excess, now);
         }
         l0_shard_maintain(h, slot, shard);
         l0_shard_unlock(h, shard);
@@ -131,13 +136,15 @@ static bool process_extent(cachee_l0 *h, uint64_t slot, uint64_t seg,
     uint32_t gen = L0_LOAD_ACQ(&l0_gens(h)[seg]);
     struct cachee_l0_shm_record r;
     memcpy(&r, l0_arena_ro(h, off), sizeof r);
-    if (!l0_record_sane(&h->g, &r, off, gen) || !(r.flags & 1) || r.dead)
+    uint64_t hash;
+    if (!l0_record_sane(&h->g, &r, off, gen) || !l0_rec_extent(&r) || l0_rec_dead(&r) ||
+        !l0_rec_hash(h, off, &r, &hash))
         return false;
-    uint64_t shard = l0_shard_of(&h->g, r.hash);
+    uint64_t shard = l0_shard_of(&h->g, hash);
     if (l0_shard_lock(h, shard) != 0) return false;
     uint64_t idx;
     bool requeued = false;
-    if (l0_find_exact_locked(h, shard, r.hash, off, gen, &idx) == 0) {
+    if (l0_find_exact_locked(h, shard, hash, off, gen, &idx) == 0) {
         struct cachee_l0_shm_record *rw =
             (struct cachee_l0_shm_record *)l0_arena_rw(h, off);
         uint8_t freq = L0_LOAD(&rw->freq);
@@ -151,7 +158,7 @@ static bool process_extent(cachee_l0 *h, uint64_t slot, uint64_t seg,
             requeued = true;
         } else {
             int64_t all = INT64_MAX;
-            settle(h, slot, shard, idx, off, &r, cls, false, &all, l0_now_ns());
+            settle(h, slot, shard, idx, off, &r, hash, cls, false, &all, l0_now_ns());
         }
     }
     l0_shard_unlock(h, shard);

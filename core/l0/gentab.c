@@ -26,13 +26,13 @@ int cachee_l0_set_evict_hook(cachee_l0 *h, cachee_l0_evict_fn fn, void *arg) {
 }
 
 void l0_evict_notify(cachee_l0 *h, uint64_t off,
-                     const struct cachee_l0_shm_record *rec) {
+                     const struct cachee_l0_shm_record *rec, uint64_t hash) {
     cachee_l0_evict_fn fn = h->evict_fn;
     if (fn == NULL) return;
     if (rec->expires_ns != 0 && l0_now_ns() >= rec->expires_ns) return;
     const uint8_t *p = l0_arena_ro(h, off);
     cachee_l0_evicted e;
-    e.key_hash = rec->hash;
+    e.key_hash = hash;
     e.key = p + L0_RECORD_HEADER;
     e.key_len = rec->key_len;
     e.meta = p + L0_RECORD_HEADER + rec->key_len;
@@ -40,7 +40,7 @@ void l0_evict_notify(cachee_l0 *h, uint64_t off,
     e.value = p + l0_rec_value_off(rec);
     e.value_len = rec->value_len;
     e.expires_ns = rec->expires_ns;
-    e.generation = __atomic_load_n(l0_gen_of(h, rec->hash), __ATOMIC_SEQ_CST);
+    e.generation = __atomic_load_n(l0_gen_of(h, hash), __ATOMIC_SEQ_CST);
     e.reserved_ = 0;
     fn(h->evict_arg, &e);
 }

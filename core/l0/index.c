@@ -16,7 +16,7 @@ bool l0_record_sane(const l0_geom *g, const struct cachee_l0_shm_record *r,
     if (r->meta_len > CACHEE_L0_META_MAX || r->value_len > g->record_max) return false;
     uint64_t len = l0_rec_len(r);
     if (off >= g->arena_size) return false;
-    if (r->flags & 1) {
+    if (l0_rec_extent(r)) {
         if ((off & (g->seg_size - 1)) != 0) return false;
         return len <= g->arena_size - off;
     }
@@ -35,9 +35,9 @@ static int entry_record(const cachee_l0 *h, uint64_t w0, uint64_t w1,
      * once so their misses overlap instead of following one another. */
     const uint8_t *p = l0_arena_ro(h, *off);
     __builtin_prefetch(p);
-    if (*off + 2 * CACHEE_L0_RECORD_ALIGN < h->g.arena_size) {
-        __builtin_prefetch(p + CACHEE_L0_RECORD_ALIGN);
-        __builtin_prefetch(p + 2 * CACHEE_L0_RECORD_ALIGN);
+    if (*off + 2 * L0_LINE < h->g.arena_size) {
+        __builtin_prefetch(p + L0_LINE);
+        __builtin_prefetch(p + 2 * L0_LINE);
     }
     uint32_t gen = l0_e_gen(w0);
     if (L0_LOAD_ACQ(&l0_gens(h)[*seg]) != gen) return 0;
@@ -119,7 +119,7 @@ int l0_lookup(cachee_l0 *h, uint64_t hash, const void *key, size_t key_len,
             int ok = entry_record(h, w0, w1, &f->off, &f->seg, &f->rec);
             if (ok == 0) continue;
             if (ok < 0) return CACHEE_L0_E_CORRUPT;
-            if (f->rec.hash != hash || f->rec.key_len != key_len) continue;
+            if (f->rec.hash_lo != (uint32_t)hash || f->rec.key_len != key_len) continue;
             if (memcmp(l0_arena_ro(h, f->off) + L0_RECORD_HEADER, key, key_len) != 0) {
                 f->gen = l0_e_gen(w0);
                 if (!l0_still_valid(h, f)) {
@@ -130,6 +130,7 @@ int l0_lookup(cachee_l0 *h, uint64_t hash, const void *key, size_t key_len,
             }
             f->slot_idx = i;
             f->gen = l0_e_gen(w0);
+            f->hash = hash;
             return 0;
         }
         if (retry) continue;
@@ -210,16 +211,13 @@ int l0_find_locked(cachee_l0 *h, uint64_t shard, uint64_t hash,
             if (w->free_idx == UINT64_MAX) w->free_idx = i;
             continue;
         }
-        if (l0_e_tag(w0) != l0_tag_of(f->rec.hash)) {
-            if (w->free_idx == UINT64_MAX) w->free_idx = i; /* corrupt */
-            continue;
-        }
-        if (f->rec.hash != hash ||
+        if (f->rec.hash_lo != (uint32_t)hash ||
             f->rec.key_len != key_len ||
             memcmp(l0_arena_ro(h, f->off) + L0_RECORD_HEADER, key, key_len) != 0)
             continue;
         f->slot_idx = i;
         f->gen = l0_e_gen(w0);
+        f->hash = hash;
         w->found = 1;
         w->slot_idx = i;
         w->expired = f->rec.expires_ns != 0 && l0_now_ns() >= f->rec.expires_ns;
@@ -293,8 +291,8 @@ static void live_account(cachee_l0 *h, uint64_t w0, uint64_t w1, int64_t sign) {
     __atomic_fetch_add(&l0_seg(h, seg)->live_bytes, sign * (int64_t)len,
                        __ATOMIC_RELAXED);
     if (sign < 0) /* after the entry stopped pointing here (see entry_set) */
-        L0_STORE(&((struct cachee_l0_shm_record *)l0_arena_rw(h, off))->dead,
-                 (uint8_t)1);
+        __atomic_fetch_or(&((struct cachee_l0_shm_record *)l0_arena_rw(h, off))->flags,
+                          (uint8_t)CACHEE_L0_RECORD_DEAD, __ATOMIC_RELAXED);
     l0_unpin(h, slot_plus1 - 1, seg, 0);
 }
 
@@ -372,7 +370,8 @@ static bool clock_evict_one(cachee_l0 *h, uint64_t slot, uint64_t shard) {
             uint8_t f = L0_LOAD(fq);
             if (f > 0 && f <= 3) L0_STORE(fq, (uint8_t)(f - 1));
             bool hot = f > 0 && f <= 3;
-            if (!hot) l0_evict_notify(h, off, &r);
+            uint64_t hash;
+            if (!hot && l0_rec_hash(h, off, &r, &hash)) l0_evict_notify(h, off, &r, hash);
             l0_unpin(h, slot, seg, 0);
             if (hot) continue;
             l0_stat_add(l0_slot(h, slot), CACHEE_L0_STAT_EVICTIONS, 1);
@@ -419,18 +418,23 @@ static bool same_body(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1) {
     return (a0 & m) == (b0 & m) && (a1 & m) == (b1 & m);
 }
 
-/* A LIVE entry that a rebuild keeps: current, sane, of this shard and not
- * expired.  On true, *home is its home slot. */
+/* A LIVE entry that a rebuild keeps: current, sane and not expired; with
+ * `thorough` (repair), its key must also hash to this shard and to the
+ * entry's tag.  On true, *home is its home slot, which depends only on the
+ * hash's low 32 bits (stored in the record), so a normal rebuild hashes
+ * nothing. */
 static bool rebuild_keeps(cachee_l0 *h, uint64_t shard, uint64_t w0,
-                          uint64_t w1, int64_t now, uint64_t *home) {
-    uint64_t off, seg;
+                          uint64_t w1, int64_t now, bool thorough, uint64_t *home) {
+    uint64_t off, seg, hash;
     struct cachee_l0_shm_record r;
     if (l0_e_kind(w1) != CACHEE_L0_ENTRY_LIVE ||
-        entry_record(h, w0, w1, &off, &seg, &r) != 1 ||
-        l0_e_tag(w0) != l0_tag_of(r.hash) || l0_shard_of(&h->g, r.hash) != shard)
+        entry_record(h, w0, w1, &off, &seg, &r) != 1)
+        return false;
+    if (thorough && (!l0_rec_hash(h, off, &r, &hash) || l0_e_tag(w0) != l0_tag_of(hash) ||
+                     l0_shard_of(&h->g, hash) != shard))
         return false;
     if (r.expires_ns != 0 && now >= r.expires_ns) return false;
-    *home = l0_home_of(&h->g, r.hash);
+    *home = l0_home_of(&h->g, r.hash_lo);
     return true;
 }
 
@@ -506,7 +510,7 @@ static void rebuild_impl(cachee_l0 *h, uint64_t shard, bool thorough) {
             uint64_t w0 = L0_LOAD(&E[i].w0), w1 = L0_LOAD(&E[i].w1);
             if (l0_e_kind(w1) == CACHEE_L0_ENTRY_EMPTY) continue;
             uint64_t home;
-            if (!rebuild_keeps(h, shard, w0, w1, now, &home)) {
+            if (!rebuild_keeps(h, shard, w0, w1, now, false, &home)) {
                 entry_empty(h, shard, i);
                 continue;
             }
@@ -522,7 +526,7 @@ static void rebuild_impl(cachee_l0 *h, uint64_t shard, bool thorough) {
         uint64_t w0 = L0_LOAD(&E[i].w0), w1 = L0_LOAD(&E[i].w1);
         uint64_t home;
         if (l0_e_kind(w1) == CACHEE_L0_ENTRY_EMPTY ||
-            rebuild_keeps(h, shard, w0, w1, now, &home))
+            rebuild_keeps(h, shard, w0, w1, now, thorough, &home))
             continue;
         entry_empty(h, shard, i);
     }
@@ -544,7 +548,7 @@ static void rebuild_impl(cachee_l0 *h, uint64_t shard, bool thorough) {
                 entry_empty(h, shard, i); /* went stale meanwhile */
                 continue;
             }
-            moved |= rebuild_move(h, shard, i, l0_home_of(g, r.hash), w0, w1);
+            moved |= rebuild_move(h, shard, i, l0_home_of(g, r.hash_lo), w0, w1);
         }
         if (!moved) break;
     }

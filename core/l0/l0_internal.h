@@ -31,7 +31,8 @@
 #define L0_SEG_BYTES 64u
 #define L0_SHARD_BYTES 256u
 #define L0_ENTRY_BYTES 16u
-#define L0_RECORD_HEADER 48u
+#define L0_RECORD_HEADER 32u
+#define L0_LINE 64u /* a cache line */
 
 /* Live bytes, in percent of the arena, above which eviction drops records
  * (below it, reclaiming a segment copies every live record forward). */
@@ -280,24 +281,34 @@ static inline uint32_t l0_tag_of(uint64_t hash) {
  * Records.
  * --------------------------------------------------------------------- */
 
-static inline uint64_t l0_align64(uint64_t x) { return (x + 63) & ~63ull; }
+static inline uint64_t l0_align_rec(uint64_t x) {
+    return (x + CACHEE_L0_RECORD_ALIGN - 1) & ~(uint64_t)(CACHEE_L0_RECORD_ALIGN - 1);
+}
+/* Values from this length on start on a 64-byte boundary (else 16). */
+#define L0_VALUE_ALIGN64_FROM 4096u
 /* Where a record's value starts and how long the record is: derived from the
  * lengths (see struct cachee_l0_shm_record).  Callers bound value_len by the
  * region's record_max first, so nothing here overflows. */
 static inline uint64_t l0_value_off(uint64_t key_len, uint64_t meta_len,
                                     uint64_t value_len) {
-    uint64_t a = value_len >= 256 ? 64 : 16;
+    uint64_t a = value_len >= L0_VALUE_ALIGN64_FROM ? 64 : 16;
     return (L0_RECORD_HEADER + key_len + meta_len + a - 1) & ~(a - 1);
 }
 static inline uint64_t l0_record_len(uint64_t key_len, uint64_t meta_len,
                                      uint64_t value_len) {
-    return l0_align64(l0_value_off(key_len, meta_len, value_len) + value_len);
+    return l0_align_rec(l0_value_off(key_len, meta_len, value_len) + value_len);
 }
 static inline uint64_t l0_rec_value_off(const struct cachee_l0_shm_record *r) {
     return l0_value_off(r->key_len, r->meta_len, r->value_len);
 }
 static inline uint64_t l0_rec_len(const struct cachee_l0_shm_record *r) {
     return l0_record_len(r->key_len, r->meta_len, r->value_len);
+}
+static inline bool l0_rec_dead(const struct cachee_l0_shm_record *r) {
+    return (r->flags & CACHEE_L0_RECORD_DEAD) != 0;
+}
+static inline bool l0_rec_extent(const struct cachee_l0_shm_record *r) {
+    return (r->flags & CACHEE_L0_RECORD_EXTENT) != 0;
 }
 
 /**
@@ -308,6 +319,20 @@ static inline uint64_t l0_rec_len(const struct cachee_l0_shm_record *r) {
  */
 bool l0_record_sane(const l0_geom *g, const struct cachee_l0_shm_record *r,
                     uint64_t off, uint32_t gen);
+
+/**
+ * The whole XXH3-64 of the key of the record at arena offset `off`, whose
+ * header *r (a private copy) passed l0_record_sane: a record stores only the
+ * hash's low 32 bits, so code that needs all of it (an evictor looking for
+ * the record's entry, a rebuild, the checker) hashes the key that follows
+ * the header.  Returns false if the result disagrees with r->hash_lo: the
+ * bytes are not what the header describes (garbage, or reused meanwhile).
+ */
+static inline bool l0_rec_hash(const cachee_l0 *h, uint64_t off,
+                               const struct cachee_l0_shm_record *r, uint64_t *hash) {
+    *hash = cachee_l0_hash(l0_arena_ro(h, off) + L0_RECORD_HEADER, r->key_len);
+    return (uint32_t)*hash == r->hash_lo;
+}
 
 /* ---------------------------------------------------------------------
  * Clock, hashing.
@@ -442,6 +467,7 @@ typedef struct l0_found {
     uint64_t slot_idx;   /* index entry within the shard */
     uint64_t off;        /* arena offset of the record */
     uint64_t seg;        /* its (head) segment */
+    uint64_t hash;       /* the key's XXH3-64 */
     uint32_t gen;
     uint32_t pad_;
     struct cachee_l0_shm_record rec; /* private copy of the header */
@@ -530,13 +556,14 @@ int64_t l0_live_total_locked(cachee_l0 *h);
  */
 int l0_reinsert_locked(cachee_l0 *h, uint64_t slot, uint64_t shard,
                        uint64_t idx, uint64_t src,
-                       const struct cachee_l0_shm_record *rec, unsigned cls,
-                       uint8_t freq);
+                       const struct cachee_l0_shm_record *rec, uint64_t hash,
+                       unsigned cls, uint8_t freq);
 
 /** Call the handle's eviction hook, if any, for the live record at arena
- *  offset `off` whose key is being evicted (shard lock held). */
+ *  offset `off` whose key (of hash `hash`) is being evicted (shard lock
+ *  held). */
 void l0_evict_notify(cachee_l0 *h, uint64_t off,
-                     const struct cachee_l0_shm_record *rec);
+                     const struct cachee_l0_shm_record *rec, uint64_t hash);
 
 /* Error formatting for check(). */
 int l0_fail(char *msg, size_t cap, const char *fmt, ...)

@@ -126,6 +126,8 @@ int l0_layout(const l0_params *p, l0_geom *g) {
     uint64_t extent_max = g->nsegs / 4 ? g->nsegs / 4 : 1;
     g->record_max = extent_max * g->seg_size;
     g->value_max = g->record_max - 2 * 64; /* header + key/meta of 64 B */
+    if (g->value_max > UINT32_MAX - 4096) /* a record's value_len is 32 bits */
+        g->value_max = UINT32_MAX - 4096;
     return 0;
 }
 

@@ -36,7 +36,7 @@ static void fill_view(const cachee_l0 *h, const l0_found *f, cachee_l0_view *v) 
     v->loc = f->off / CACHEE_L0_RECORD_ALIGN;
     v->version = f->rec.version;
     v->expires_ns = f->rec.expires_ns;
-    v->key_hash = f->rec.hash;
+    v->key_hash = f->hash;
     v->pin_ = 0;
     v->pin_owner_ = 0;
 }

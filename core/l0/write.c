@@ -70,12 +70,12 @@ static int set_impl(cachee_l0 *h, const void *key, size_t key_len,
     memset(r, 0, sizeof *r);
     r->magic = CACHEE_L0_RECORD_MAGIC;
     r->gen = sp.gen;
-    r->hash = hash;
-    r->value_len = value_len;
+    r->hash_lo = (uint32_t)hash;
+    r->value_len = (uint32_t)value_len; /* value_max < 4 GiB */
     r->expires_ns = expires;
     r->key_len = (uint16_t)key_len;
     r->meta_len = (uint16_t)meta_len;
-    r->flags = len > h->g.seg_size ? 1 : 0;
+    r->flags = len > h->g.seg_size ? CACHEE_L0_RECORD_EXTENT : 0;
     memcpy(dst + L0_RECORD_HEADER, key, key_len);
     if (meta_len) memcpy(dst + L0_RECORD_HEADER + key_len, meta, meta_len);
     if (value_len) memcpy(dst + l0_value_off(key_len, meta_len, value_len), value, value_len);
@@ -116,7 +116,7 @@ static int set_impl(cachee_l0 *h, const void *key, size_t key_len,
         return CACHEE_L0_E_FULL;
     }
     r->freq = freq;
-    r->version = ++sh->version;
+    r->version = (uint32_t)++sh->version;
     /* KEY GENERATIONS: bumped before the new value is published. */
     if (!(flags & L0_SET_PROMOTE)) __atomic_fetch_add(genp, 1, __ATOMIC_SEQ_CST);
     l0_entry_publish(h, shard, idx, l0_w0_body(l0_tag_of(hash), sp.gen),
@@ -151,8 +151,8 @@ int cachee_l0_delete(cachee_l0 *h, const void *key, size_t key_len) {
 
 int l0_reinsert_locked(cachee_l0 *h, uint64_t slot, uint64_t shard,
                        uint64_t idx, uint64_t src,
-                       const struct cachee_l0_shm_record *rec, unsigned cls,
-                       uint8_t freq) {
+                       const struct cachee_l0_shm_record *rec, uint64_t hash,
+                       unsigned cls, uint8_t freq) {
     l0_space sp;
     uint64_t len = l0_rec_len(rec);
     int rc = l0_reserve(h, slot, cls, len, false, &sp);
@@ -163,7 +163,7 @@ int l0_reinsert_locked(cachee_l0 *h, uint64_t slot, uint64_t shard,
     memcpy(r, rec, sizeof *r); /* the validated header, not a re-read */
     r->gen = sp.gen;
     r->freq = freq;
-    l0_entry_publish(h, shard, idx, l0_w0_body(l0_tag_of(rec->hash), sp.gen),
+    l0_entry_publish(h, shard, idx, l0_w0_body(l0_tag_of(hash), sp.gen),
                      l0_w1_body(CACHEE_L0_ENTRY_LIVE, sp.off / CACHEE_L0_RECORD_ALIGN));
     l0_reserve_done(h, slot, &sp, len);
     return 0;

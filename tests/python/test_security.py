@@ -625,6 +625,9 @@ K_STRUCT = b"sec:crafted:struct"
 K_RAW = b"sec:crafted:raw"
 OTHER_BYTES = b"other:bytes"
 OTHER_ARRAY = b"other:array"
+# struct cachee_l0_shm_record (include/cachee_l0.h): a 32-byte header, then
+# the key and the metadata.
+REC_HEADER = 32
 ARRAY = np.arange(4, dtype=np.float64).reshape(2, 2)  # 'N1', ndim 2, "<f8"
 RAW = bytes(range(256)) * 4
 
@@ -646,11 +649,11 @@ STRUCT_DTYPE = _long_structured_dtype()
 def _locate(img, key):
     """(offset of the record header, key_len, meta_len) of key's record."""
     i = img.find(key)
-    assert i > 48 and img.find(key, i + 1) == -1, key
-    h = i - 48
-    magic, = struct.unpack_from("=I", img, h)
-    assert magic == 0x4C303052, hex(magic)
-    key_len, meta_len = struct.unpack_from("=HH", img, h + 40)
+    assert i > 32 and img.find(key, i + 1) == -1, key
+    h = i - REC_HEADER
+    magic, = struct.unpack_from("=H", img, h + 4)
+    assert magic == 0x5230, hex(magic)
+    key_len, meta_len = struct.unpack_from("=HH", img, h + 28)
     assert key_len == len(key)
     return h, key_len, meta_len
 
@@ -769,7 +772,7 @@ def test_crafted_array_metadata_is_a_clean_error(region_path, case):
     h, key_len, meta_len = _locate(img, K_ARRAY)
     meta = ARRAY_CASES[case]
     assert meta_len == len(_n1()) and len(meta) == meta_len
-    _patch(region_path, h + 48 + key_len, meta)
+    _patch(region_path, h + REC_HEADER + key_len, meta)
     out = _read_crafted(region_path, K_ARRAY)
     _assert_clean_refusal(out)
 
@@ -815,7 +818,7 @@ def test_crafted_structured_metadata_is_a_clean_error(region_path, case):
         pass
     img = _crafted_region(region_path)
     h, key_len, meta_len = _locate(img, K_STRUCT)
-    m = bytearray(img[h + 48 + key_len:h + 48 + key_len + meta_len])
+    m = bytearray(img[h + REC_HEADER + key_len:h + REC_HEADER + key_len + meta_len])
     assert m[:2] == b"N2"
     rlen = m[8] | m[9] << 8
     isz = struct.unpack_from("<I", m, 4)[0]
@@ -827,21 +830,21 @@ def test_crafted_structured_metadata_is_a_clean_error(region_path, case):
         m[10:10 + rlen] = raw
     struct.pack_into("<I", m, 4, new_isz)
     m[2] = ndim
-    _patch(region_path, h + 48 + key_len, bytes(m))
+    _patch(region_path, h + REC_HEADER + key_len, bytes(m))
     out = _read_crafted(region_path, K_STRUCT)
     _assert_clean_refusal(out)
     assert not os.path.exists("/tmp/cachee-pwned")
 
 
 RECORD_CASES = {
-    # offset in the 48-byte record header, bytes
-    "value_len_2_40": (16, struct.pack("=Q", 1 << 40)),
-    "value_len_max": (16, struct.pack("=Q", (1 << 64) - 1)),
-    "value_len_past_segment": (16, struct.pack("=Q", tu.REGION_BYTES)),
-    "meta_len_max": (42, struct.pack("=H", 0xFFFF)),
-    "key_len_max": (40, struct.pack("=H", 0xFFFF)),
-    "magic": (0, b"XXXX"),
-    "hash": (8, b"\xff" * 8),
+    # offset in the 32-byte record header, bytes
+    "value_len_2_31": (12, struct.pack("=I", 1 << 31)),
+    "value_len_max": (12, struct.pack("=I", (1 << 32) - 1)),
+    "value_len_past_segment": (12, struct.pack("=I", tu.REGION_BYTES)),
+    "meta_len_max": (30, struct.pack("=H", 0xFFFF)),
+    "key_len_max": (28, struct.pack("=H", 0xFFFF)),
+    "magic": (4, b"XX"),
+    "hash": (8, b"\xff" * 4),
 }
 
 
