@@ -628,7 +628,11 @@ OTHER_ARRAY = b"other:array"
 # struct cachee_l0_shm_record (include/cachee_l0.h): a 32-byte header, then
 # the key and the metadata.
 REC_HEADER = 32
-ARRAY = np.arange(4, dtype=np.float64).reshape(2, 2)  # 'N1', ndim 2, "<f8"
+# Byte-swapped, so stored in the 'N1' form (dtype string and int64 shape);
+# COMPACT in the compact 'n' form (dtype code and uint32 shape).
+ARRAY = np.arange(4, dtype=">f8").reshape(2, 2)  # 'N1', ndim 2, ">f8"
+K_COMPACT = b"sec:crafted:compact"
+COMPACT = np.arange(4, dtype=np.float64).reshape(2, 2)  # 'n', code of "<f8", ndim 2
 RAW = bytes(range(256)) * 4
 
 
@@ -661,6 +665,7 @@ def _locate(img, key):
 def _crafted_region(path):
     with SharedCache(path, size_bytes=tu.REGION_BYTES) as c:
         c.set_numpy(K_ARRAY, ARRAY)
+        c.set_numpy(K_COMPACT, COMPACT)
         # nonzero bytes: read as object pointers they point nowhere
         c.set_numpy(K_STRUCT, np.arange(2 * STRUCT_DTYPE.itemsize // 8,
                                         dtype=np.float64).view(STRUCT_DTYPE))
@@ -774,6 +779,39 @@ def test_crafted_array_metadata_is_a_clean_error(region_path, case):
     assert meta_len == len(_n1()) and len(meta) == meta_len
     _patch(region_path, h + REC_HEADER + key_len, meta)
     out = _read_crafted(region_path, K_ARRAY)
+    _assert_clean_refusal(out)
+
+
+def _compact(code_ndim, shape=(2, 2)):
+    """'n' metadata: code_ndim byte (dtype code << 2 | ndim), uint32 dims."""
+    return b"n" + bytes([code_ndim]) + b"".join(struct.pack("<I", s) for s in shape)
+
+
+F8, F4 = 12, 11  # compact codes of "<f8" and "<f4" (python/cachee/_ext/meta.c)
+COMPACT_CASES = {
+    "code_0": _compact(0 << 2 | 2),
+    "code_past_table": _compact(63 << 2 | 2),
+    "ndim_3_short_meta": _compact(F8 << 2 | 3),
+    "ndim_1_long_meta": _compact(F8 << 2 | 1),
+    "shape_3x3": _compact(F8 << 2 | 2, (3, 3)),
+    "shape_0x4": _compact(F8 << 2 | 2, (0, 4)),
+    "shape_max": _compact(F8 << 2 | 2, (0xFFFFFFFF, 0xFFFFFFFF)),
+    "other_itemsize": _compact(F4 << 2 | 2),
+}
+
+
+@pytest.mark.parametrize("case", list(COMPACT_CASES))
+def test_crafted_compact_metadata_is_a_clean_error(region_path, case):
+    """The compact form ('n': a dtype code and uint32 dims) crafted: codes
+    outside the table, a dimension count that disagrees with the length of
+    the metadata, shapes that do not match the value's length or overflow:
+    CorruptRegionError or MismatchError, never a wrong array or a crash."""
+    img = _crafted_region(region_path)
+    h, key_len, meta_len = _locate(img, K_COMPACT)
+    meta = COMPACT_CASES[case]
+    assert meta_len == 10 and len(meta) == meta_len
+    _patch(region_path, h + REC_HEADER + key_len, meta)
+    out = _read_crafted(region_path, K_COMPACT)
     _assert_clean_refusal(out)
 
 

@@ -5,22 +5,60 @@
  * every fixed-size, non-structured, non-object dtype.
  *
  * Layouts (little-endian):
+ *   'n' code_ndim:u8 shape[ndim]:u32
+ *       compact: code_ndim = dtype code << 2 | ndim, for arrays of at most 3
+ *       dimensions, each below 2^32, of a native-order dtype of the table
+ *       below (bool, ints, floats, complex): 6 bytes for a vector, so a
+ *       512-byte vector with a short key takes 560 bytes of the region
  *   'N' '1' ndim:u8 dtype_len:u8 dtype[dtype_len] shape[ndim]:i64
+ *       any other fixed-size dtype (byte-swapped, datetime, strings, ...)
  *   'N' '2' ndim:u8 0:u8 itemsize:u32 descr_len:u16 descr[descr_len]
  *       shape[ndim]:i64
- * The second form is for structured dtypes: descr is repr(dtype.descr), a
+ * The last form is for structured dtypes: descr is repr(dtype.descr), a
  * Python literal read back with ast.literal_eval (never eval, never pickle).
  *
- * Decoding the first form needs no numpy (itemsize, struct format and kind
- * come from the dtype string); the numpy descriptor is made only when an
- * array is built.  The second form needs numpy to decode.
+ * Decoding the first two forms needs no numpy (itemsize, struct format and
+ * kind come from the dtype string); the numpy descriptor is made only when
+ * an array is built.  The last form needs numpy to decode.
  */
 #include "ext.h"
 #include "npy.h"
 
 #define META_MAGIC0 'N'
 #define META_MAGIC1 '1'
+#define META_COMPACT 'n'
+#define COMPACT_NDIM_MAX 3
 #define NDIM_MAX 64
+
+/* The dtypes of the compact form, by code (1..): native byte order. */
+static const struct {
+    char kind;
+    uint8_t itemsize;
+} compact_dtypes[] = {
+    {0, 0},   {'b', 1}, {'i', 1}, {'u', 1}, {'i', 2}, {'u', 2}, {'i', 4}, {'u', 4},
+    {'i', 8}, {'u', 8}, {'f', 2}, {'f', 4}, {'f', 8}, {'c', 8}, {'c', 16},
+};
+#define COMPACT_CODES (sizeof compact_dtypes / sizeof compact_dtypes[0])
+
+/* The dtype string of a compact code: "<f4", "|u1", ... */
+static void compact_dtype_str(unsigned code, char out[8]) {
+    const uint16_t probe = 1;
+    char order = compact_dtypes[code].itemsize == 1 ? '|'
+                 : *(const uint8_t *)&probe          ? '<'
+                                                     : '>';
+    snprintf(out, 8, "%c%c%u", order, compact_dtypes[code].kind,
+             (unsigned)compact_dtypes[code].itemsize);
+}
+
+/* The compact code of a dtype string, or 0. */
+static unsigned compact_code(const char *s) {
+    char buf[8];
+    for (unsigned c = 1; c < COMPACT_CODES; c++) {
+        compact_dtype_str(c, buf);
+        if (strcmp(buf, s) == 0) return c;
+    }
+    return 0;
+}
 
 /* ----------------------------------------------------- dtype strings */
 
@@ -259,6 +297,20 @@ Py_ssize_t meta_encode(PyObject *obj, uint8_t *meta, size_t cap) {
     if (descr_storable(PyArray_DESCR(a), &dstr) < 0) return -1;
     Py_ssize_t slen;
     const char *s = PyUnicode_AsUTF8AndSize(dstr, &slen);
+    unsigned code = ndim <= COMPACT_NDIM_MAX ? compact_code(s) : 0;
+    for (int i = 0; code && i < ndim; i++)
+        if ((uint64_t)PyArray_DIM(a, i) > UINT32_MAX) code = 0;
+    if (code && 2u + 4u * (unsigned)ndim <= cap) {
+        Py_DECREF(dstr);
+        meta[0] = META_COMPACT;
+        meta[1] = (uint8_t)(code << 2 | (unsigned)ndim);
+        uint8_t *p = meta + 2;
+        for (int i = 0; i < ndim; i++, p += 4) {
+            uint32_t v = (uint32_t)PyArray_DIM(a, i);
+            for (int b = 0; b < 4; b++) p[b] = (uint8_t)(v >> (8 * b));
+        }
+        return 2 + 4 * ndim;
+    }
     size_t need = 4 + (size_t)slen + 8 * (size_t)ndim;
     if (need > cap) {
         Py_DECREF(dstr);
@@ -339,12 +391,43 @@ corrupt:
 
 int meta_is_raw(const void *meta, uint32_t meta_len) {
     const uint8_t *m = meta;
-    return !(meta_len >= 2 && m[0] == META_MAGIC0 && (m[1] == META_MAGIC1 || m[1] == '2'));
+    return !(meta_len >= 2 && ((m[0] == META_MAGIC0 && (m[1] == META_MAGIC1 || m[1] == '2')) ||
+                               m[0] == META_COMPACT));
+}
+
+static int decode_compact(const uint8_t *m, uint32_t meta_len, uint64_t len,
+                          ValueLayout *out) {
+    memset(out, 0, sizeof *out);
+    unsigned code = m[1] >> 2, ndim = m[1] & 3u;
+    if (code == 0 || code >= COMPACT_CODES || meta_len != 2u + 4u * ndim) goto corrupt;
+    compact_dtype_str(code, out->dtype);
+    out->kind = compact_dtypes[code].kind;
+    out->itemsize = compact_dtypes[code].itemsize;
+    out->ndim = (int)ndim;
+    uint64_t count = 1;
+    for (unsigned i = 0; i < ndim; i++) {
+        const uint8_t *p = m + 2 + 4 * i;
+        uint64_t v = p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+        out->shape[i] = (int64_t)v;
+        if (v != 0 && count > UINT64_MAX / v) goto corrupt;
+        count *= v;
+    }
+    if (count > UINT64_MAX / (uint64_t)out->itemsize ||
+        count * (uint64_t)out->itemsize != len)
+        goto corrupt;
+    dtype_format(out->dtype, out->kind, out->itemsize, out->format, sizeof out->format);
+    return 0;
+corrupt:
+    PyErr_SetString(errors.CorruptRegionError,
+                    "stored array metadata is malformed or does not match the "
+                    "value's length");
+    return -1;
 }
 
 int meta_decode(const void *meta, uint32_t meta_len, uint64_t len,
                 ValueLayout *out) {
     const uint8_t *m = meta;
+    if (meta_len >= 2 && m[0] == META_COMPACT) return decode_compact(m, meta_len, len, out);
     if (meta_len >= 2 && m[0] == META_MAGIC0 && m[1] == '2') {
         memset(out, 0, sizeof *out);
         return decode_structured(m, meta_len, len, out);
