@@ -750,11 +750,41 @@ int cachee_l0_pin_view(cachee_l0 *h, cachee_l0_view *v);
 int cachee_l0_release(cachee_l0 *h, cachee_l0_view *v);
 
 /**
+ * Batch optimistic read of n keys: cachee_l0_read_begin for each key, with
+ * the memory accesses of the keys overlapped.  Keys go in groups of
+ * CACHEE_L0_BATCH_GROUP: the group's keys are hashed and their index entries
+ * requested, then the records those entries point at are requested, and
+ * only then is each key looked up (with every check of a single read), so
+ * the cache misses of a group overlap instead of following one another.
+ *
+ * For each i, results[i] receives 0 (views[i] filled, NOT pinned),
+ * CACHEE_L0_NOTFOUND, or an error for that key (CACHEE_L0_E_INVAL for a NULL
+ * or empty key, CACHEE_L0_E_KEY_TOO_LARGE, CACHEE_L0_E_CORRUPT).  As with
+ * cachee_l0_read_begin, copy what you need from views[i], then call
+ * cachee_l0_read_validate on it: CACHEE_L0_E_RETRY means the key was
+ * rewritten meanwhile (read it again).  Copy soon after the call: the values
+ * were requested into the CPU caches, and a batch larger than a few hundred
+ * keys is best read in pieces of that size.
+ *
+ * Returns 0 if the arguments were valid (per-key outcomes are in results),
+ * CACHEE_L0_E_INVAL (NULL handle, or NULL arrays with n > 0), or
+ * CACHEE_L0_E_TOO_MANY_PROCS.
+ */
+int cachee_l0_read_many(cachee_l0 *h, size_t n, const void *const *keys,
+                        const size_t *key_lens, cachee_l0_view *views,
+                        int *results);
+
+/** Keys whose memory accesses cachee_l0_read_many and cachee_l0_get_many
+ *  overlap. */
+#define CACHEE_L0_BATCH_GROUP 16
+
+/**
  * Batch zero-copy read of n keys: for each i, results[i] receives 0 (views[i]
  * is pinned), CACHEE_L0_NOTFOUND, or an error as for cachee_l0_get_pinned.
- * Lookups are interleaved with prefetches, so a batch costs less than n
- * separate calls.  Returns 0 if the arguments were valid (per-key outcomes
- * are in results), else CACHEE_L0_E_INVAL.  Release every pinned view.
+ * The keys are looked up in groups as by cachee_l0_read_many, so a batch
+ * costs less than n separate calls.  Returns 0 if the arguments were valid
+ * (per-key outcomes are in results), else CACHEE_L0_E_INVAL.  Release every
+ * pinned view.
  */
 int cachee_l0_get_many(cachee_l0 *h, size_t n, const void *const *keys,
                        const size_t *key_lens, cachee_l0_view *views,

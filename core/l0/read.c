@@ -41,10 +41,10 @@ static void fill_view(const cachee_l0 *h, const l0_found *f, cachee_l0_view *v) 
     v->pin_owner_ = 0;
 }
 
-/* Find a live, unexpired key; counts the hit or miss. */
-static int find_live(cachee_l0 *h, uint64_t slot, const void *key,
-                     size_t key_len, l0_found *f, bool count) {
-    uint64_t hash = cachee_l0_hash(key, key_len);
+/* Find a live, unexpired key of hash `hash`; counts the hit or miss. */
+static int find_live_hashed(cachee_l0 *h, uint64_t slot, uint64_t hash,
+                            const void *key, size_t key_len, l0_found *f,
+                            bool count) {
     int rc = l0_lookup(h, hash, key, key_len, f);
     struct cachee_l0_shm_slot *sl = l0_slot(h, slot);
     if (rc == 0 && L0_UNLIKELY(expired(&f->rec))) rc = CACHEE_L0_NOTFOUND;
@@ -53,6 +53,12 @@ static int find_live(cachee_l0 *h, uint64_t slot, const void *key,
         else if (rc == CACHEE_L0_NOTFOUND) l0_stat_add(sl, CACHEE_L0_STAT_MISSES, 1);
     }
     return rc;
+}
+
+static int find_live(cachee_l0 *h, uint64_t slot, const void *key,
+                     size_t key_len, l0_found *f, bool count) {
+    return find_live_hashed(h, slot, cachee_l0_hash(key, key_len), key, key_len, f,
+                            count);
 }
 
 int cachee_l0_read_begin(cachee_l0 *h, const void *key, size_t key_len,
@@ -145,11 +151,11 @@ int cachee_l0_pin_view(cachee_l0 *h, cachee_l0_view *v) {
     return 0;
 }
 
-static int get_pinned_hashed(cachee_l0 *h, uint64_t slot, const void *key,
-                             size_t key_len, cachee_l0_view *v) {
+static int get_pinned_hashed(cachee_l0 *h, uint64_t slot, uint64_t hash,
+                             const void *key, size_t key_len, cachee_l0_view *v) {
     for (int attempt = 0; attempt < L0_READ_RETRIES; attempt++) {
         l0_found f;
-        int rc = find_live(h, slot, key, key_len, &f, attempt == 0);
+        int rc = find_live_hashed(h, slot, hash, key, key_len, &f, attempt == 0);
         if (rc != 0) return rc;
         rc = pin_found(h, slot, &f, v);
         if (rc == CACHEE_L0_E_RETRY) continue;
@@ -164,7 +170,82 @@ int cachee_l0_get_pinned(cachee_l0 *h, const void *key, size_t key_len,
     if (v == NULL) return CACHEE_L0_E_INVAL;
     uint64_t slot;
     int rc = l0_enter(h, key, key_len, &slot);
-    return rc != 0 ? rc : get_pinned_hashed(h, slot, key, key_len, v);
+    return rc != 0 ? rc
+                   : get_pinned_hashed(h, slot, cachee_l0_hash(key, key_len), key,
+                                       key_len, v);
+}
+
+/* ------------------------------------------------------------ batches */
+
+/*
+ * The first two stages of a group (see cachee_l0_read_many): hash the keys
+ * and request their home index entries; then read those entries (plain
+ * loads, a hint only: the lookup that follows checks everything) and
+ * request the records of the ones whose tag matches.  rc[j] gets the key's
+ * argument check (0, or the error that is its result).
+ */
+static void group_prefetch(const cachee_l0 *h, size_t m, const void *const *keys,
+                           const size_t *key_lens, uint64_t *hs, int *rc) {
+    const l0_geom *g = &h->g;
+    for (size_t j = 0; j < m; j++) {
+        rc[j] = l0_check_key(keys[j], key_lens[j]);
+        if (rc[j] != 0) continue;
+        hs[j] = cachee_l0_hash(keys[j], key_lens[j]);
+        __builtin_prefetch(&l0_entries(h, l0_shard_of(g, hs[j]))[l0_home_of(g, hs[j])]);
+    }
+    for (size_t j = 0; j < m; j++) {
+        if (rc[j] != 0) continue;
+        const struct cachee_l0_shm_entry *e =
+            &l0_entries(h, l0_shard_of(g, hs[j]))[l0_home_of(g, hs[j])];
+        uint64_t w0 = L0_LOAD(&e->w0), w1 = L0_LOAD(&e->w1);
+        uint64_t loc = l0_e_loc(w1);
+        if (l0_e_kind(w1) != CACHEE_L0_ENTRY_LIVE || l0_e_tag(w0) != l0_tag_of(hs[j]) ||
+            loc >= g->arena_units)
+            continue;
+        uint64_t off = loc * CACHEE_L0_RECORD_ALIGN;
+        const uint8_t *p = l0_arena_ro(h, off);
+        __builtin_prefetch(p);
+        if (off + 2 * L0_LINE < g->arena_size) {
+            __builtin_prefetch(p + L0_LINE);
+            __builtin_prefetch(p + 2 * L0_LINE);
+        }
+    }
+}
+
+/* Request the lines of a value the caller is about to copy (up to 4 KiB:
+ * beyond that the hardware prefetcher has found the stream). */
+static void prefetch_value(const cachee_l0_view *v) {
+    const uint8_t *p = v->data;
+    uint64_t n = v->len < 4096 ? v->len : 4096;
+    for (uint64_t o = 3 * L0_LINE; o < n; o += L0_LINE) __builtin_prefetch(p + o);
+}
+
+int cachee_l0_read_many(cachee_l0 *h, size_t n, const void *const *keys,
+                        const size_t *key_lens, cachee_l0_view *views,
+                        int *results) {
+    if (h == NULL || (n > 0 && (keys == NULL || key_lens == NULL || views == NULL ||
+                                results == NULL)))
+        return CACHEE_L0_E_INVAL;
+    uint64_t slot;
+    int rc = l0_my_slot(h, &slot);
+    if (rc != 0) return rc;
+    uint64_t hs[CACHEE_L0_BATCH_GROUP];
+    for (size_t base = 0; base < n; base += CACHEE_L0_BATCH_GROUP) {
+        size_t m = n - base < CACHEE_L0_BATCH_GROUP ? n - base : CACHEE_L0_BATCH_GROUP;
+        group_prefetch(h, m, keys + base, key_lens + base, hs, results + base);
+        for (size_t j = 0; j < m; j++) {
+            size_t i = base + j;
+            memset(&views[i], 0, sizeof views[i]);
+            if (results[i] != 0) continue;
+            l0_found f;
+            results[i] = find_live_hashed(h, slot, hs[j], keys[i], key_lens[i], &f, true);
+            if (results[i] != 0) continue;
+            touch(h, slot, &f);
+            fill_view(h, &f, &views[i]);
+            prefetch_value(&views[i]);
+        }
+    }
+    return 0;
 }
 
 int cachee_l0_get_many(cachee_l0 *h, size_t n, const void *const *keys,
@@ -176,24 +257,17 @@ int cachee_l0_get_many(cachee_l0 *h, size_t n, const void *const *keys,
     uint64_t slot;
     int rc = l0_my_slot(h, &slot);
     if (rc != 0) return rc;
-    /* Prefetch the home entries of a window ahead of the lookups. */
-    const size_t ahead = 8;
-    for (size_t i = 0; i < n && i < ahead; i++) {
-        if (l0_check_key(keys[i], key_lens[i]) != 0) continue;
-        uint64_t hs = cachee_l0_hash(keys[i], key_lens[i]);
-        __builtin_prefetch(&l0_entries(h, l0_shard_of(&h->g, hs))
-                               [l0_home_of(&h->g, hs)]);
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (i + ahead < n && l0_check_key(keys[i + ahead], key_lens[i + ahead]) == 0) {
-            uint64_t hs = cachee_l0_hash(keys[i + ahead], key_lens[i + ahead]);
-            __builtin_prefetch(&l0_entries(h, l0_shard_of(&h->g, hs))
-                                   [l0_home_of(&h->g, hs)]);
+    uint64_t hs[CACHEE_L0_BATCH_GROUP];
+    for (size_t base = 0; base < n; base += CACHEE_L0_BATCH_GROUP) {
+        size_t m = n - base < CACHEE_L0_BATCH_GROUP ? n - base : CACHEE_L0_BATCH_GROUP;
+        group_prefetch(h, m, keys + base, key_lens + base, hs, results + base);
+        for (size_t j = 0; j < m; j++) {
+            size_t i = base + j;
+            memset(&views[i], 0, sizeof views[i]);
+            if (results[i] == 0)
+                results[i] = get_pinned_hashed(h, slot, hs[j], keys[i], key_lens[i],
+                                               &views[i]);
         }
-        memset(&views[i], 0, sizeof views[i]);
-        results[i] = l0_check_key(keys[i], key_lens[i]);
-        if (results[i] == 0)
-            results[i] = get_pinned_hashed(h, slot, keys[i], key_lens[i], &views[i]);
     }
     return 0;
 }

@@ -790,6 +790,77 @@ TEST(get_many) {
     OK(cachee_l0_unlink(name));
 }
 
+/* Batch optimistic reads: every key of a batch that spans several groups
+ * (present, absent, expired, bad, duplicated) gets what a single read would
+ * give; views are unpinned and validate; statistics count each key once. */
+TEST(read_many) {
+    char name[128];
+    u_name(name, sizeof name, "rmany");
+    cachee_l0 *h = u_create(name, 8 * MiB, 16 * KiB);
+    enum { PRESENT = 500, N = 3 * CACHEE_L0_BATCH_GROUP * 7 + 5 };
+    for (uint32_t i = 0; i < PRESENT; i++) OK(set_val(h, i, 3, 40 + (i * 37) % 900, 0, 0));
+    OK(set_val(h, 9000, 1, 64, 1, 0)); /* expires 1 ns after it was written */
+    static char kb[N][32];
+    const void *keys[N];
+    size_t lens[N];
+    cachee_l0_view views[N];
+    int results[N], want[N];
+    u_rng rng = u_rng_seed(11);
+    for (uint32_t i = 0; i < N; i++) {
+        uint32_t id = (uint32_t)u_below(&rng, 2 * PRESENT); /* half absent */
+        if (i % 41 == 5) id = 9000;                          /* expired */
+        lens[i] = u_key(kb[i], sizeof kb[i], id);
+        keys[i] = kb[i];
+        want[i] = id < PRESENT ? 0 : CACHEE_L0_NOTFOUND;
+    }
+    lens[16] = 0;
+    want[16] = CACHEE_L0_E_INVAL;
+    keys[33] = NULL;
+    want[33] = CACHEE_L0_E_INVAL;
+    lens[47] = CACHEE_L0_KEY_MAX + 1;
+    want[47] = CACHEE_L0_E_KEY_TOO_LARGE;
+    keys[N - 1] = kb[0]; /* a duplicate */
+    lens[N - 1] = lens[0];
+    want[N - 1] = want[0];
+    cachee_l0_stats s0 = u_stats(h);
+    OK(cachee_l0_read_many(h, N, keys, lens, views, results));
+    uint64_t hits = 0, misses = 0;
+    static uint8_t buf[1024];
+    for (uint32_t i = 0; i < N; i++) {
+        CHECK_RC(results[i], want[i]);
+        if (results[i] == 0) {
+            hits++;
+            CHECK(views[i].pin_ == 0 && views[i].len <= sizeof buf);
+            memcpy(buf, views[i].data, views[i].len);
+            OK(cachee_l0_read_validate(h, &views[i]));
+            uint32_t id = (uint32_t)strtoul(kb[i] + 2, NULL, 10);
+            CHECK(u_value_equals(buf, views[i].len, id, 3) == 0);
+            cachee_l0_item it;
+            memset(&it, 0, sizeof it);
+            OK(cachee_l0_get(h, keys[i], lens[i], buf, sizeof buf, &it));
+            CHECK(it.value_len == views[i].len && it.version == views[i].version);
+        } else if (results[i] == CACHEE_L0_NOTFOUND) {
+            misses++;
+            CHECK(views[i].data == NULL);
+        }
+    }
+    cachee_l0_stats s1 = u_stats(h);
+    CHECK(s1.pins == 0);
+    CHECK(s1.hits - s0.hits == 2 * hits); /* the batch, then the checking gets */
+    CHECK(s1.misses - s0.misses == misses);
+
+    /* Argument errors. */
+    OK(cachee_l0_read_many(h, 0, NULL, NULL, NULL, NULL));
+    CHECK_RC(cachee_l0_read_many(h, 1, NULL, lens, views, results), CACHEE_L0_E_INVAL);
+    CHECK_RC(cachee_l0_read_many(h, 1, keys, NULL, views, results), CACHEE_L0_E_INVAL);
+    CHECK_RC(cachee_l0_read_many(h, 1, keys, lens, NULL, results), CACHEE_L0_E_INVAL);
+    CHECK_RC(cachee_l0_read_many(h, 1, keys, lens, views, NULL), CACHEE_L0_E_INVAL);
+    CHECK_RC(cachee_l0_read_many(NULL, 1, keys, lens, views, results), CACHEE_L0_E_INVAL);
+    CHECK_REGION(h);
+    OK(cachee_l0_close(h));
+    OK(cachee_l0_unlink(name));
+}
+
 TEST(stats_exact_single_process) {
     char name[128];
     u_name(name, sizeof name, "stats");

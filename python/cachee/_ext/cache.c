@@ -258,7 +258,7 @@ static ViewObject *read_view(CacheObject *c, const KeyBytes *k, int *missing,
 /* After an L0 miss: the value from the tiers as a bytes copy, or NULL with
  * *missing set (no tiers configured, or a miss there too), or NULL with an
  * exception. */
-static PyObject *tier_bytes(CacheObject *c, const KeyBytes *k, int *missing) {
+PyObject *cache_tier_bytes(CacheObject *c, const KeyBytes *k, int *missing) {
     *missing = 1;
     if (!tiers_configured(c)) return NULL;
     cachee_value v;
@@ -274,9 +274,9 @@ static PyObject *tier_bytes(CacheObject *c, const KeyBytes *k, int *missing) {
 }
 
 /* read_bytes, then the tiers on a miss. */
-static PyObject *read_bytes_tiered(CacheObject *c, const KeyBytes *k, int *missing) {
+PyObject *cache_read_bytes_tiered(CacheObject *c, const KeyBytes *k, int *missing) {
     PyObject *out = read_bytes(c, k, missing);
-    if (*missing) out = tier_bytes(c, k, missing);
+    if (*missing) out = cache_tier_bytes(c, k, missing);
     return out;
 }
 
@@ -289,7 +289,7 @@ static PyObject *cache_get(CacheObject *c, PyObject *const *args, Py_ssize_t n) 
     KeyBytes k;
     if (key_get(args[0], &k) < 0) return NULL;
     int missing;
-    PyObject *out = read_bytes_tiered(c, &k, &missing);
+    PyObject *out = cache_read_bytes_tiered(c, &k, &missing);
     if (missing) {
         PyObject *dflt = n > 1 ? args[1] : Py_None;
         Py_INCREF(dflt);
@@ -303,7 +303,7 @@ static PyObject *cache_getitem(CacheObject *c, PyObject *key) {
     KeyBytes k;
     if (key_get(key, &k) < 0) return NULL;
     int missing;
-    PyObject *out = read_bytes_tiered(c, &k, &missing);
+    PyObject *out = cache_read_bytes_tiered(c, &k, &missing);
     if (missing) PyErr_SetObject(PyExc_KeyError, key);
     return out;
 }
@@ -325,7 +325,7 @@ static PyObject *cache_get_buffer(CacheObject *c, PyObject *key) {
         KeyBytes k;
         int missing;
         if (key_get(key, &k) < 0) return NULL;
-        PyObject *b = tier_bytes(c, &k, &missing);
+        PyObject *b = cache_tier_bytes(c, &k, &missing);
         if (missing) return v;
         Py_DECREF(v);
         if (b == NULL) return NULL;
@@ -729,150 +729,6 @@ static PyObject *cache_set_many(CacheObject *c, PyObject *args, PyObject *kw) {
     Py_DECREF(list);
     if (c->tier_h) tiers_demote_drain(c, 1);
     Py_RETURN_NONE;
-}
-
-static PyObject *cache_get_many(CacheObject *c, PyObject *keys) {
-    if (check_open(c) < 0) return NULL;
-    PyObject *seq = PySequence_Fast(keys, "get_many takes an iterable of keys");
-    if (seq == NULL) return NULL;
-    PyObject *out = PyDict_New();
-    for (Py_ssize_t i = 0; out && i < PySequence_Fast_GET_SIZE(seq); i++) {
-        PyObject *key = PySequence_Fast_GET_ITEM(seq, i);
-        KeyBytes k;
-        int missing;
-        if (key_get(key, &k) < 0) {
-            Py_CLEAR(out);
-            break;
-        }
-        PyObject *v = read_bytes_tiered(c, &k, &missing);
-        if (missing) continue;
-        if (v == NULL || PyDict_SetItem(out, key, v) < 0) Py_CLEAR(out);
-        Py_XDECREF(v);
-    }
-    Py_DECREF(seq);
-    return out;
-}
-
-static PyObject *cache_get_numpy_batch(CacheObject *c, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"keys", "dtype", NULL};
-    PyObject *keys, *dtype = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O", kwlist, &keys, &dtype)) return NULL;
-    if (check_open(c) < 0 || numpy_ready() < 0) return NULL;
-    PyObject *seq = PySequence_Fast(keys, "get_numpy_batch takes a sequence of keys");
-    if (seq == NULL) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject *out = NULL;
-    const void **kp = PyMem_Malloc(sizeof *kp * (size_t)(n ? n : 1));
-    size_t *kl = PyMem_Malloc(sizeof *kl * (size_t)(n ? n : 1));
-    cachee_l0_view *vs = PyMem_Calloc((size_t)(n ? n : 1), sizeof *vs);
-    int *res = PyMem_Malloc(sizeof *res * (size_t)(n ? n : 1));
-    cachee_value *tv = NULL; /* values from the tiers, for keys L0 missed */
-    RegionObject *region = c->region; /* alive until the pins are released */
-    cachee_l0 *h = c->h;
-    Py_INCREF(region);
-    ValueLayout first;
-    memset(&first, 0, sizeof first);
-    if (!kp || !kl || !vs || !res) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (n == 0) {
-        PyErr_SetString(PyExc_ValueError, "get_numpy_batch needs at least one key");
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        KeyBytes k;
-        if (key_get(PySequence_Fast_GET_ITEM(seq, i), &k) < 0) goto done;
-        kp[i] = k.data;
-        kl[i] = (size_t)k.len;
-    }
-    int rc = cachee_l0_get_many(h, (size_t)n, kp, kl, vs, res);
-    if (rc != 0) {
-        raise_l0(rc, NULL);
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (res[i] == CACHEE_L0_NOTFOUND && tiers_configured(c)) {
-            if (tv == NULL && (tv = PyMem_Calloc((size_t)n, sizeof *tv)) == NULL) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            int tr = tiers_get(c, &(KeyBytes){kp[i], (Py_ssize_t)kl[i]}, 0, &tv[i]);
-            if (tr < 0) goto done;
-            if (tr == 1) {
-                res[i] = 1; /* served by a tier: a private copy, no pin */
-                vs[i].data = tv[i].data;
-                vs[i].len = tv[i].len;
-                vs[i].meta = tv[i].meta;
-                vs[i].meta_len = (uint32_t)tv[i].meta_len;
-                vs[i].pin_ = 0;
-                continue;
-            }
-        }
-        if (res[i] == CACHEE_L0_NOTFOUND) {
-            PyErr_Format(PyExc_KeyError, "get_numpy_batch: key %R is not in the cache",
-                         PySequence_Fast_GET_ITEM(seq, i));
-            goto done;
-        }
-        if (res[i] == 1) continue;
-        if (res[i] != 0) {
-            raise_l0(res[i], NULL);
-            goto done;
-        }
-    }
-    if (meta_decode(vs[0].meta, vs[0].meta_len, vs[0].len, &first) < 0 ||
-        meta_check(&first, vs[0].len, Py_None, dtype) < 0)
-        goto done;
-    for (Py_ssize_t i = 1; i < n; i++) {
-        ValueLayout li;
-        if (meta_decode(vs[i].meta, vs[i].meta_len, vs[i].len, &li) < 0) goto done;
-        int bad = meta_check(&li, vs[i].len, Py_None, dtype) < 0;
-        int same = !bad && li.ndim == first.ndim && vs[i].len == vs[0].len &&
-                   strcmp(li.dtype, first.dtype) == 0;
-        if (same && !li.dtype[0]) /* structured: compare the descriptors */
-            same = PyArray_EquivTypes((PyArray_Descr *)li.descr,
-                                      (PyArray_Descr *)first.descr);
-        for (int d = 0; same && d < li.ndim; d++) same = li.shape[d] == first.shape[d];
-        layout_clear(&li);
-        if (bad) goto done;
-        if (!same) {
-            PyErr_Format(errors.MismatchError,
-                         "get_numpy_batch: value of key %R does not have the dtype and "
-                         "shape of the first key's value, so they cannot be stacked",
-                         PySequence_Fast_GET_ITEM(seq, i));
-            goto done;
-        }
-    }
-    npy_intp dims[65];
-    dims[0] = (npy_intp)n;
-    for (int d = 0; d < first.ndim; d++) dims[d + 1] = (npy_intp)first.shape[d];
-    if (first.descr == NULL && (first.descr = descr_for(first.dtype)) == NULL) goto done;
-    Py_INCREF(first.descr);
-    out = PyArray_Empty(first.ndim + 1, dims, (PyArray_Descr *)first.descr, 0);
-    if (out == NULL) goto done;
-    {
-        char *dst = PyArray_DATA((PyArrayObject *)out);
-        size_t each = (size_t)vs[0].len;
-        Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t i = 0; i < n; i++) memcpy(dst + (size_t)i * each, vs[i].data, each);
-        Py_END_ALLOW_THREADS
-    }
-done:
-    layout_clear(&first);
-    if (vs && res)
-        for (Py_ssize_t i = 0; i < n; i++)
-            if (res[i] == 0 && vs[i].pin_) cachee_l0_release(h, &vs[i]);
-    Py_DECREF(region);
-    if (tv != NULL) {
-        for (Py_ssize_t i = 0; i < n; i++) tiers_value_free(&tv[i]);
-        PyMem_Free(tv);
-    }
-    PyMem_Free(kp);
-    PyMem_Free(kl);
-    PyMem_Free(vs);
-    PyMem_Free(res);
-    Py_DECREF(seq);
-    return out;
 }
 
 /* ---------------------------------------------------- stats and admin */

@@ -179,6 +179,17 @@ extern PyTypeObject SharedCache_Type;
 extern PyMethodDef cache_module_methods[];
 /** 0 if the cache is open, else -1 with ClosedError. */
 int cache_check_open(CacheObject *c);
+/** A copy of key's value from L0, else from the tiers; NULL with *missing
+ *  set on a miss everywhere, NULL without it on an error. */
+PyObject *cache_read_bytes_tiered(CacheObject *c, const KeyBytes *k, int *missing);
+/** The same from the tiers only (after an L0 miss). */
+PyObject *cache_tier_bytes(CacheObject *c, const KeyBytes *k, int *missing);
+
+/* -------------------------------------------------------------- batches */
+
+/** SharedCache.get_many and get_numpy_batch (batch.c). */
+PyObject *cache_get_many(CacheObject *c, PyObject *keys);
+PyObject *cache_get_numpy_batch(CacheObject *c, PyObject *args, PyObject *kw);
 
 /* ------------------------------------------------------------- loaders */
 
