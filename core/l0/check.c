@@ -67,6 +67,10 @@ static int check_shard(cachee_l0 *h, uint64_t shard, char *msg, size_t cap) {
             return l0_fail(msg, cap, "shard %lu slot %lu: bad record at %lu",
                            (unsigned long)shard, (unsigned long)i,
                            (unsigned long)off);
+        if ((l0_w1_live(off, l0_rec_len(&r)) ^ w1) & ~(uint64_t)0 >> (64 - L0_VER_SHIFT))
+            return l0_fail(msg, cap, "shard %lu slot %lu: entry's line count %u is "
+                           "not the record's",
+                           (unsigned long)shard, (unsigned long)i, l0_e_lines(w1));
         uint64_t hash;
         if (!l0_rec_hash(h, off, &r, &hash) || l0_shard_of(g, hash) != shard ||
             l0_tag_of(hash) != l0_e_tag(w0))

@@ -31,14 +31,10 @@ static int entry_record(const cachee_l0 *h, uint64_t w0, uint64_t w1,
     if (loc >= h->g.arena_units) return -1;
     *off = loc * CACHEE_L0_RECORD_ALIGN;
     *seg = *off >> h->g.seg_shift;
-    /* Header, key and (small) value are adjacent lines: ask for them at
-     * once so their misses overlap instead of following one another. */
-    const uint8_t *p = l0_arena_ro(h, *off);
-    __builtin_prefetch(p);
-    if (*off + 2 * L0_LINE < h->g.arena_size) {
-        __builtin_prefetch(p + L0_LINE);
-        __builtin_prefetch(p + 2 * L0_LINE);
-    }
+    /* Header, key, metadata and value are adjacent lines: ask for all of
+     * them at once so their misses overlap instead of following one
+     * another. */
+    l0_prefetch_record(h, *off, w1);
     uint32_t gen = l0_e_gen(w0);
     if (L0_LOAD_ACQ(&l0_gens(h)[*seg]) != gen) return 0;
     memcpy(rec, l0_arena_ro(h, *off), sizeof *rec);

@@ -248,7 +248,9 @@ static inline const uint8_t *l0_arena_ro(const cachee_l0 *h, uint64_t off) {
 
 #define L0_VER_SHIFT 48
 #define L0_KIND_SHIFT 46
-#define L0_LOC_MASK ((1ull << 46) - 1)
+#define L0_LINES_SHIFT 40
+#define L0_LINES_MAX 63u
+#define L0_LOC_MASK ((1ull << 40) - 1)
 
 static inline uint32_t l0_e_ver(uint64_t w) { return (uint32_t)(w >> 48); }
 static inline uint32_t l0_e_tag(uint64_t w0) {
@@ -259,11 +261,21 @@ static inline uint32_t l0_e_kind(uint64_t w1) {
     return (uint32_t)(w1 >> L0_KIND_SHIFT) & 3u;
 }
 static inline uint64_t l0_e_loc(uint64_t w1) { return w1 & L0_LOC_MASK; }
+static inline uint32_t l0_e_lines(uint64_t w1) {
+    return (uint32_t)(w1 >> L0_LINES_SHIFT) & L0_LINES_MAX;
+}
 static inline uint64_t l0_w0_body(uint32_t tag, uint32_t gen) {
     return ((uint64_t)tag << 32) | gen;
 }
 static inline uint64_t l0_w1_body(uint32_t kind, uint64_t loc) {
     return ((uint64_t)kind << L0_KIND_SHIFT) | (loc & L0_LOC_MASK);
+}
+/* The body of a LIVE entry for a record of `len` bytes at arena offset off. */
+static inline uint64_t l0_w1_live(uint64_t off, uint64_t len) {
+    uint64_t lines = ((off & (L0_LINE - 1)) + len + L0_LINE - 1) / L0_LINE;
+    if (lines > L0_LINES_MAX) lines = L0_LINES_MAX;
+    return l0_w1_body(CACHEE_L0_ENTRY_LIVE, off / CACHEE_L0_RECORD_ALIGN) |
+           lines << L0_LINES_SHIFT;
 }
 
 /* Hash -> shard, home slot and tag. */
@@ -309,6 +321,22 @@ static inline bool l0_rec_dead(const struct cachee_l0_shm_record *r) {
 }
 static inline bool l0_rec_extent(const struct cachee_l0_shm_record *r) {
     return (r->flags & CACHEE_L0_RECORD_EXTENT) != 0;
+}
+
+/* Lines of a record a reader asks for at once: beyond a KiB the hardware
+ * prefetcher has found the stream by itself. */
+#define L0_PREFETCH_LINES 16u
+
+/* Ask for the lines of the record at arena offset off (< arena_size) that a
+ * LIVE entry's w1 points at: all of them up to L0_PREFETCH_LINES, so they
+ * arrive together with the header.  A hint only: nothing here is trusted. */
+static inline void l0_prefetch_record(const cachee_l0 *h, uint64_t off, uint64_t w1) {
+    uint64_t first = off & ~(uint64_t)(L0_LINE - 1);
+    uint64_t n = l0_e_lines(w1), room = (h->g.arena_size - first) / L0_LINE;
+    if (n > L0_PREFETCH_LINES) n = L0_PREFETCH_LINES;
+    if (n > room) n = room;
+    const uint8_t *p = l0_arena_ro(h, first);
+    for (uint64_t i = 0; i < n; i++) __builtin_prefetch(p + i * L0_LINE);
 }
 
 /**

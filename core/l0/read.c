@@ -202,22 +202,8 @@ static void group_prefetch(const cachee_l0 *h, size_t m, const void *const *keys
         if (l0_e_kind(w1) != CACHEE_L0_ENTRY_LIVE || l0_e_tag(w0) != l0_tag_of(hs[j]) ||
             loc >= g->arena_units)
             continue;
-        uint64_t off = loc * CACHEE_L0_RECORD_ALIGN;
-        const uint8_t *p = l0_arena_ro(h, off);
-        __builtin_prefetch(p);
-        if (off + 2 * L0_LINE < g->arena_size) {
-            __builtin_prefetch(p + L0_LINE);
-            __builtin_prefetch(p + 2 * L0_LINE);
-        }
+        l0_prefetch_record(h, loc * CACHEE_L0_RECORD_ALIGN, w1);
     }
-}
-
-/* Request the lines of a value the caller is about to copy (up to 4 KiB:
- * beyond that the hardware prefetcher has found the stream). */
-static void prefetch_value(const cachee_l0_view *v) {
-    const uint8_t *p = v->data;
-    uint64_t n = v->len < 4096 ? v->len : 4096;
-    for (uint64_t o = 3 * L0_LINE; o < n; o += L0_LINE) __builtin_prefetch(p + o);
 }
 
 int cachee_l0_read_many(cachee_l0 *h, size_t n, const void *const *keys,
@@ -242,7 +228,6 @@ int cachee_l0_read_many(cachee_l0 *h, size_t n, const void *const *keys,
             if (results[i] != 0) continue;
             touch(h, slot, &f);
             fill_view(h, &f, &views[i]);
-            prefetch_value(&views[i]);
         }
     }
     return 0;

@@ -120,7 +120,7 @@ static int set_impl(cachee_l0 *h, const void *key, size_t key_len,
     /* KEY GENERATIONS: bumped before the new value is published. */
     if (!(flags & L0_SET_PROMOTE)) __atomic_fetch_add(genp, 1, __ATOMIC_SEQ_CST);
     l0_entry_publish(h, shard, idx, l0_w0_body(l0_tag_of(hash), sp.gen),
-                     l0_w1_body(CACHEE_L0_ENTRY_LIVE, sp.off / CACHEE_L0_RECORD_ALIGN));
+                     l0_w1_live(sp.off, len));
     l0_shard_maintain(h, slot, shard);
     l0_shard_unlock(h, shard);
     l0_reserve_done(h, slot, &sp, len);
@@ -164,7 +164,7 @@ int l0_reinsert_locked(cachee_l0 *h, uint64_t slot, uint64_t shard,
     r->gen = sp.gen;
     r->freq = freq;
     l0_entry_publish(h, shard, idx, l0_w0_body(l0_tag_of(hash), sp.gen),
-                     l0_w1_body(CACHEE_L0_ENTRY_LIVE, sp.off / CACHEE_L0_RECORD_ALIGN));
+                     l0_w1_live(sp.off, len));
     l0_reserve_done(h, slot, &sp, len);
     return 0;
 }
