@@ -527,11 +527,17 @@ const char *cachee_l0_strerror(int code);
 #define CACHEE_L0_ALLOW_ANY_FS 0x10u
 /** Ask for huge pages.  On tmpfs the region is mapped with MADV_HUGEPAGE and
  *  its memory reserved by populating that mapping, which gives 2 MiB pages
- *  when the mount allows them (mount option huge=advise, within_size or
- *  always; or shmem_enabled=force) -- a default /dev/shm has no huge= option,
- *  so there the flag changes nothing.  A region on hugetlbfs always uses huge
- *  pages, flag or not.  Recorded at creation; every process mapping the
- *  region then advises its own mappings too. */
+ *  at once when the mount allows them (mount option huge=advise,
+ *  within_size or always).  Where it does not (a default /dev/shm has no
+ *  huge= option), the creator then collapses the region into 2 MiB pages
+ *  with MADV_COLLAPSE (Linux 6.1+; shmem_enabled=deny forbids it): after
+ *  cachee_l0_open has returned in the creating process, so other processes
+ *  can open the region meanwhile.  That costs about 3 seconds per GiB once
+ *  (a copy of every page), and is best effort: where the kernel refuses,
+ *  the region works with 4 KiB pages.  A region on hugetlbfs always uses
+ *  huge pages, flag or not.  Recorded at creation; every process maps the
+ *  region at 2 MiB-aligned addresses, so each gets 2 MiB page-table
+ *  entries, and advises its own mappings too. */
 #define CACHEE_L0_HUGEPAGES 0x20u
 
 /** Options for cachee_l0_open. Initialise with cachee_l0_options_init. */

@@ -197,6 +197,38 @@ static int reserve(int fd, uint64_t off, uint64_t len) {
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+
+#define L0_HUGE_ALIGN (2ull << 20)
+
+/*
+ * mmap of the whole region at an address aligned to 2 MiB, so that the
+ * kernel can map it with 2 MiB page-table entries wherever the file has huge
+ * pages (a default tmpfs mount does not align its mappings by itself).  On
+ * hugetlbfs the kernel aligns to the file's own page size.
+ */
+static void *map_region(uint64_t len, int prot, int fd, const fs_info *fi) {
+    if (len < L0_HUGE_ALIGN || fi->hugetlbfs)
+        return mmap(NULL, len, prot, MAP_SHARED, fd, 0);
+    uint8_t *res = mmap(NULL, len + L0_HUGE_ALIGN, PROT_NONE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (res == MAP_FAILED) return MAP_FAILED;
+    uint8_t *at = (uint8_t *)(((uintptr_t)res + L0_HUGE_ALIGN - 1) &
+                              ~(uintptr_t)(L0_HUGE_ALIGN - 1));
+    void *p = mmap(at, len, prot, MAP_SHARED | MAP_FIXED, fd, 0);
+    if (p == MAP_FAILED) {
+        int e = errno;
+        munmap(res, len + L0_HUGE_ALIGN);
+        errno = e;
+        return MAP_FAILED;
+    }
+    if (at > res) munmap(res, (size_t)(at - res));
+    uint8_t *end = at + len, *rend = res + len + L0_HUGE_ALIGN;
+    if (rend > end) munmap(end, (size_t)(rend - end));
+    return p;
+}
 
 /* Huge pages asked for on tmpfs (hugetlbfs has them by construction). */
 static bool huge_tmpfs(const l0_params *p, const fs_info *fi) {
@@ -276,7 +308,7 @@ static int create_region(const char *full, const cachee_l0_options *o,
     if (huge_tmpfs(&p, &fi)) {
         /* Reserve by populating an advised mapping: fallocate would
          * allocate small pages before any mapping could ask for huge ones. */
-        rw = mmap(NULL, g.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        rw = map_region(g.region_size, PROT_READ | PROT_WRITE, fd, &fi);
         if (rw == MAP_FAILED) {
             rc = errno;
             goto fail;
@@ -291,7 +323,7 @@ static int create_region(const char *full, const cachee_l0_options *o,
         }
     } else {
         if ((rc = reserve(fd, 0, g.region_size)) != 0) goto fail;
-        rw = mmap(NULL, g.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        rw = map_region(g.region_size, PROT_READ | PROT_WRITE, fd, &fi);
         if (rw == MAP_FAILED) {
             rc = errno;
             goto fail;
@@ -464,10 +496,8 @@ static int attach(int fd, const char *full, const cachee_l0_options *o,
     h->hugetlbfs = (uint32_t)fi->hugetlbfs;
     snprintf(h->path, sizeof h->path, "%s", full);
     int rc = 0;
-    void *rw = mmap(NULL, g.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    void *ro = rw == MAP_FAILED
-                   ? MAP_FAILED
-                   : mmap(NULL, g.region_size, PROT_READ, MAP_SHARED, fd, 0);
+    void *rw = map_region(g.region_size, PROT_READ | PROT_WRITE, fd, fi);
+    void *ro = rw == MAP_FAILED ? MAP_FAILED : map_region(g.region_size, PROT_READ, fd, fi);
     void *reg = ro == MAP_FAILED ? MAP_FAILED
                                  : mmap(NULL, 4096, PROT_READ | PROT_WRITE,
                                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -500,6 +530,17 @@ static int attach(int fd, const char *full, const cachee_l0_options *o,
     }
     *out = h;
     return 0;
+}
+
+/*
+ * A region created with CACHEE_L0_HUGEPAGES on tmpfs whose mount gave it
+ * small pages: collapse it into 2 MiB pages now (see CACHEE_L0_HUGEPAGES).
+ * Best effort: the region is ready and in use; a kernel that refuses (older
+ * than 6.1, shmem_enabled=deny, no free huge pages) leaves small pages.
+ */
+static void collapse_huge(cachee_l0 *h) {
+    if (!(h->hdr_flags & CACHEE_L0_HUGEPAGES) || h->hugetlbfs) return;
+    madvise(h->rw, h->g.region_size, MADV_COLLAPSE);
 }
 
 /*
@@ -575,6 +616,7 @@ int cachee_l0_open(const char *path, const cachee_l0_options *opts,
             *out = NULL;
             return rc;
         }
+        if (rc == 0 && created) collapse_huge(*out);
         if (rc == 0) return 0;
         if (rc != L0_RESTART) return rc;
     }

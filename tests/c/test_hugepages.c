@@ -2,8 +2,10 @@
  * test_hugepages.c -- CACHEE_L0_HUGEPAGES on a tmpfs mounted with
  * huge=advise: the region's memory really comes in 2 MiB pages, and a tmpfs
  * too small for it still fails at creation with E_NO_SPACE (the reservation
- * goes through MADV_POPULATE_WRITE on that path, not posix_fallocate).
- * Needs root (mount); skips with a note otherwise.
+ * goes through MADV_POPULATE_WRITE on that path, not posix_fallocate).  On a
+ * tmpfs without huge= (a default /dev/shm), the creator collapses the region
+ * into 2 MiB pages (MADV_COLLAPSE), and every process maps it with 2 MiB
+ * page-table entries.  Needs root (mount); skips with a note otherwise.
  */
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -38,6 +40,32 @@ static int mount_tmpfs(char *dir, size_t cap, const char *opts) {
     }
     u_track_mount(dir);
     return 0;
+}
+
+/* Bytes of this process's mappings of `path` mapped with 2 MiB entries
+ * (ShmemPmdMapped of /proc/self/smaps), and whether every one of them
+ * starts on a 2 MiB boundary. */
+static long pmd_mapped_kb(const char *path, int *aligned) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    CHECK(f != NULL);
+    char line[4096];
+    int ours = 0;
+    long kb = 0, v;
+    *aligned = 1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long start, end;
+        char name[4096];
+        name[0] = '\0';
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %4095s", &start, &end, name) >= 2 &&
+            strchr(line, '-') < strchr(line, ' ')) {
+            ours = strcmp(name, path) == 0;
+            if (ours && start % (2 * MiB) != 0) *aligned = 0;
+            continue;
+        }
+        if (ours && sscanf(line, "ShmemPmdMapped: %ld kB", &v) == 1) kb += v;
+    }
+    fclose(f);
+    return kb;
 }
 
 static void unmount(const char *dir) {
@@ -97,6 +125,75 @@ TEST(hugepages_flag_on_too_small_tmpfs_is_no_space) {
     struct stat st;
     CHECK(stat(path, &st) != 0); /* nothing left behind */
     unmount(dir);
+}
+
+TEST(hugepages_flag_collapses_the_region_on_a_plain_tmpfs) {
+    char dir[256];
+    if (mount_tmpfs(dir, sizeof dir, "size=96m") != 0) return; /* no huge= */
+    char path[512];
+    snprintf(path, sizeof path, "%s/region", dir);
+    cachee_l0_options o;
+    cachee_l0_options_init(&o);
+    o.size = 64 * MiB;
+    o.flags = CACHEE_L0_CREATE | CACHEE_L0_HUGEPAGES;
+    cachee_l0 *h = NULL;
+    OK(cachee_l0_open(path, &o, &h));
+    char v[512];
+    memset(v, 9, sizeof v);
+    for (int i = 0; i < 1000; i++) {
+        char k[32];
+        int kl = snprintf(k, sizeof k, "k%d", i);
+        OK(cachee_l0_set(h, k, (size_t)kl, v, sizeof v, NULL, 0, 0, 0));
+    }
+    int aligned = 0;
+    long kb = pmd_mapped_kb(path, &aligned);
+    printf("  creator: %ld kB of its mappings in 2 MiB entries\n", kb);
+    CHECK(aligned);
+    if (kb == 0) {
+        printf("  note: this kernel did not collapse the region (MADV_COLLAPSE needs "
+               "Linux 6.1 and shmem_enabled other than deny): skipped\n");
+    } else {
+        CHECK(kb >= 32 * 1024);
+        /* Another process maps the same huge pages with 2 MiB entries. */
+        volatile uint64_t *sync = u_shm(4096);
+        pid_t pid = u_fork();
+        if (pid == 0) {
+            cachee_l0 *c = u_attach(path);
+            char out[512];
+            for (int i = 0; i < 1000; i++) {
+                char k[32];
+                int kl = snprintf(k, sizeof k, "k%d", i);
+                OK(cachee_l0_get(c, k, (size_t)kl, out, sizeof out, NULL));
+                CHECK(memcmp(out, v, sizeof v) == 0);
+            }
+            int al = 0;
+            sync[0] = (uint64_t)pmd_mapped_kb(path, &al);
+            sync[1] = (uint64_t)al;
+            OK(cachee_l0_close(c));
+            _exit(0);
+        }
+        CHECK_CHILD(pid, 60);
+        printf("  another process: %llu kB in 2 MiB entries\n", (unsigned long long)sync[0]);
+        CHECK(sync[1] == 1 && sync[0] > 0);
+    }
+    OK(cachee_l0_check(h, NULL, 0));
+    OK(cachee_l0_close(h));
+    OK(cachee_l0_unlink(path));
+    unmount(dir);
+}
+
+/* Without the flag the mappings are 2 MiB-aligned all the same (so a region
+ * on a huge= mount gets 2 MiB entries without asking). */
+TEST(mappings_are_2mib_aligned) {
+    char name[128], path[256];
+    u_name(name, sizeof name, "align");
+    u_shm_path(path, sizeof path, name);
+    cachee_l0 *h = u_create(name, 16 * MiB, 0);
+    int aligned = 0;
+    (void)pmd_mapped_kb(path, &aligned);
+    CHECK(aligned);
+    OK(cachee_l0_close(h));
+    OK(cachee_l0_unlink(name));
 }
 
 int main(int argc, char **argv) { return l0test_main(argc, argv); }
