@@ -12,9 +12,10 @@
 #   CC, GO              compilers (gcc, go)
 #   BENCH_FULL=0        a full run replays the quick hit-ratio traces (default:
 #                       the full ones, 1M keys, 10M requests, a few minutes)
-#   BENCH_ONLY=WHAT     run only: c, go, python, scaling, latency (C programs),
-#                       gotest, l0set, hitratio (Go), micro, peers, pyscaling,
-#                       memory, plots (Python; `python` = all five)
+#   BENCH_ONLY=WHAT     run only: c, go, python, scaling, latency, floor (C
+#                       programs), gotest, l0set, hitratio (Go), micro,
+#                       breakdown, peers, pyscaling, memory, plots (Python;
+#                       `python` = all six)
 #   BENCH_RESULTS=DIR   where latest.json and plots/ go (default bench/results;
 #                       quick: build/bench/quick, so a quick run never touches
 #                       the committed results); the parts go to DIR/parts
@@ -147,13 +148,13 @@ setup_hugepages() {
 }
 
 # ------------------------------------------------------------------ C (L0)
-if want c c || want scaling c || want latency c; then
+if want c c || want scaling c || want latency c || want floor c; then
   section "build C benchmarks ($CC $CFLAGS)"
   mkdir -p "$BIN"
   for src in bench/l0/*.c; do
     [ -e "$src" ] || continue
     name=$(basename "$src" .c)
-    if $CC $CFLAGS -Iinclude -Icore/l0 "$src" core/l0/*.c -o "$BIN/$name" -lpthread; then
+    if $CC $CFLAGS -Iinclude -Icore/l0 "$src" core/l0/*.c -o "$BIN/$name" -lpthread -lm; then
       echo "built $BIN/$name"
     else
       fail "compile $src"
@@ -171,6 +172,17 @@ if want c c || want scaling c || want latency c; then
       section "bench/l0/scaling ${sargs[*]} --value 512 --modes get,begin,pinned"
       "$BIN/scaling" "${sargs[@]}" --value 512 --modes get,begin,pinned || fail "bench/l0/scaling --value 512"
     fi
+  fi
+
+  if [ -x "$BIN/floor" ] && want floor c; then
+    # Where one read's time goes, beside the bare accesses it cannot avoid.
+    fargs=()
+    [ "$QUICK" = 1 ] && fargs+=(--keys 10000 --lookups 200000 --rounds 3 --size 64M)
+    for dist in "" --zipf; do
+      section "bench/l0/floor ${fargs[*]} $dist"
+      "$BIN/floor" "${fargs[@]}" $dist || fail "bench/l0/floor"
+      [ "$QUICK" = 1 ] && break
+    done
   fi
 
   if [ -x "$BIN/latency" ] && want latency c; then
@@ -213,8 +225,8 @@ fi
 # (memory); then latest.json and the plots (plots).  A peer that is not
 # installed is reported as missing; a failure of cachee fails the run.
 PY=${PYTHON:-.venv/bin/python}
-if want python python || want micro python || want peers python || want pyscaling python ||
-   want memory python || want plots python; then
+if want python python || want micro python || want breakdown python || want peers python ||
+   want pyscaling python || want memory python || want plots python; then
   if [ -x "$PY" ] && ls python/cachee/_cachee*.so >/dev/null 2>&1; then
     pargs=()
     [ "$QUICK" = 1 ] && pargs+=(--quick)
@@ -225,6 +237,16 @@ if want python python || want micro python || want peers python || want pyscalin
         section "python bench/python/micro.py --dist $dist ${pargs[*]}"
         pyrun bench/python/micro.py --dist "$dist" "${pargs[@]}" \
           --json "bench/results/python-micro-$dist.json" || fail "bench/python/micro.py"
+      done
+    fi
+    if want breakdown python; then
+      bargs=("${pargs[@]}")
+      [ "$QUICK" = 1 ] && bargs+=(--region-mb 64)
+      for dist in uniform zipf; do
+        section "python bench/python/breakdown.py --dist $dist ${bargs[*]}"
+        pyrun bench/python/breakdown.py --dist "$dist" "${bargs[@]}" \
+          --json "$PARTS/breakdown-$dist.json" || fail "bench/python/breakdown.py"
+        [ "$QUICK" = 1 ] && break
       done
     fi
     if want peers python; then
