@@ -122,9 +122,13 @@
  * Python's os.register_at_fork) go further: the parent claims the child's
  * slot before fork and copies its own pins into it, so views inherited by a
  * child stay valid in the child for as long as the child keeps them (see
- * PINS).  The parent alternates between the two liveness bytes of its slot so
- * that it hands the old open file description to the child without a moment
- * in which its own slot looks dead.
+ * PINS).  The child's slot is claimed through byte 0, locked on an open file
+ * description made for the hand-off alone, which fork() shares between the
+ * two; the child then locks byte 1 through a description of its own, and
+ * both close their copy of the hand-off description.  The parent's own
+ * liveness is never moved, so however parent, child and grandchildren are
+ * scheduled (a child may fork again before its parent has returned from
+ * fork()), no live process is ever without a locked byte.
  *
  * SHARED SLOTS.  A process that opens a region twice (two handles, or two
  * copies of this engine: a language extension and a library it loads) is

@@ -141,6 +141,8 @@ struct cachee_l0 {
     void *evict_arg;
     uint32_t prepared_plus1; /* fork_prepare: the child's slot + 1 */
     uint32_t prepared_gen;
+    int prepared_fd;         /* fork_prepare: the description holding the
+                                child's byte 0 until both sides close it */
     char path[PATH_MAX];
 };
 

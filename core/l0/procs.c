@@ -75,20 +75,20 @@ static void hwm_raise(cachee_l0 *h, uint64_t n) {
 }
 
 /*
- * Claim a FREE slot: lock its liveness byte `which` through our description,
- * then move it to `state`.  Returns 0 with *slot and *gen, or
+ * Claim a FREE slot: lock its liveness byte `which` through the description
+ * of fd, then move it to `state`.  Returns 0 with *slot and *gen, or
  * CACHEE_L0_E_TOO_MANY_PROCS.
  */
-static int claim_slot(cachee_l0 *h, uint32_t state, uint32_t which,
+static int claim_slot(cachee_l0 *h, int fd, uint32_t state, uint32_t which,
                       uint64_t *slot, uint32_t *gen) {
     for (uint64_t i = 0; i < h->g.max_procs; i++) {
         struct cachee_l0_shm_slot *sl = l0_slot(h, i);
         if (L0_LOAD_ACQ(&sl->state) != CACHEE_L0_SLOT_FREE) continue;
-        if (l0_ofd_trylock(h->fd, lock_byte(i, which), 1) != 0) continue;
+        if (l0_ofd_trylock(fd, lock_byte(i, which), 1) != 0) continue;
         uint32_t expect = CACHEE_L0_SLOT_FREE;
         if (!__atomic_compare_exchange_n(&sl->state, &expect, state, false,
                                          __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-            l0_ofd_unlock(h->fd, lock_byte(i, which), 1);
+            l0_ofd_unlock(fd, lock_byte(i, which), 1);
             continue;
         }
         uint32_t g = L0_LOAD(&sl->gen) + 1;
@@ -139,11 +139,11 @@ int l0_register_slow(cachee_l0 *h) {
     }
     uint64_t slot = 0;
     uint32_t gen = 0;
-    if (rc == 0) rc = claim_slot(h, CACHEE_L0_SLOT_ACTIVE, 0, &slot, &gen);
+    if (rc == 0) rc = claim_slot(h, h->fd, CACHEE_L0_SLOT_ACTIVE, 0, &slot, &gen);
     if (rc == CACHEE_L0_E_TOO_MANY_PROCS && l0_global_lock(h) == 0) {
         int n = l0_reap_locked(h);
         l0_global_unlock(h);
-        if (n > 0) rc = claim_slot(h, CACHEE_L0_SLOT_ACTIVE, 0, &slot, &gen);
+        if (n > 0) rc = claim_slot(h, h->fd, CACHEE_L0_SLOT_ACTIVE, 0, &slot, &gen);
     }
     if (rc == 0) {
         r->slot_gen = gen;
@@ -319,19 +319,37 @@ int cachee_l0_release(cachee_l0 *h, cachee_l0_view *v) {
 
 /* ------------------------------------------------------ fork hand-off */
 
+/*
+ * The hand-off (see PROCESS SLOTS in cachee_l0.h).  prepare claims the
+ * child's slot c by locking its liveness byte (c, 0) through a description
+ * opened for this hand-off only (prepared_fd), which fork() shares between
+ * parent and child; the parent's own liveness stays where it is.  parent
+ * closes the parent's copy; child locks (c, 1) through a description of its
+ * own, makes the slot ACTIVE, then closes its copy, which releases (c, 0).
+ * At no moment does a live process hold neither of its bytes, whatever the
+ * order in which parent, child and grandchildren run.
+ */
 int cachee_l0_fork_prepare(cachee_l0 *h) {
     if (h == NULL) return CACHEE_L0_E_INVAL;
     uint64_t me;
     int rc = l0_my_slot(h, &me);
     if (rc != 0) return rc;
     h->prepared_plus1 = 0;
-    /* A shared slot's liveness is another handle's: the hand-off (which
-     * moves liveness between descriptions) belongs to that handle. */
+    if (h->prepared_fd >= 0) { /* a prepare never followed by parent/child */
+        close(h->prepared_fd);
+        h->prepared_fd = -1;
+    }
+    /* A shared slot's pins are another handle's to hand over. */
     if (h->reg->shared) return 0;
+    int efd = l0_open_same(h->fd, h->path);
+    if (efd < 0) return efd == CACHEE_L0_E_NO_REGION ? efd : -efd;
     uint64_t c;
     uint32_t gen;
-    rc = claim_slot(h, CACHEE_L0_SLOT_PREPARED, 0, &c, &gen);
-    if (rc != 0) return rc;
+    rc = claim_slot(h, efd, CACHEE_L0_SLOT_PREPARED, 0, &c, &gen);
+    if (rc != 0) {
+        close(efd);
+        return rc;
+    }
     struct cachee_l0_shm_slot *src = l0_slot(h, me), *dst = l0_slot(h, c);
     const uint16_t *srow = l0_pins_row(h, me);
     uint16_t *drow = l0_pins_row(h, c);
@@ -341,43 +359,42 @@ int cachee_l0_fork_prepare(cachee_l0 *h) {
     __atomic_store_n(&dst->npins, L0_LOAD(&src->npins), __ATOMIC_SEQ_CST);
     h->prepared_plus1 = (uint32_t)(c + 1);
     h->prepared_gen = gen;
+    h->prepared_fd = efd;
     return 0;
 }
 
 int cachee_l0_fork_parent(cachee_l0 *h) {
     if (h == NULL) return CACHEE_L0_E_INVAL;
-    if (h->prepared_plus1 == 0) return 0;
     h->prepared_plus1 = 0;
-    /* Hand our description (which holds the child's liveness byte) to the
-     * child: move our own liveness to a new description first. */
-    uint64_t me = h->reg->slot_plus1 - 1;
-    uint32_t old = h->reg->lockbyte, nb = 1 - old;
-    int keep = h->fd;
-    int dupfd = fcntl(keep, F_DUPFD_CLOEXEC, 0);
-    if (dupfd < 0) return errno;
-    int rc = l0_reopen_fd(h); /* h->fd now names a new description */
-    if (rc == 0) rc = l0_ofd_trylock(h->fd, lock_byte(me, nb), 1);
-    if (rc == 0) {
-        l0_ofd_unlock(dupfd, lock_byte(me, old), 1);
-        h->reg->lockbyte = nb;
+    /* The child keeps (c, 0) through its copy until it holds (c, 1); if
+     * fork() failed, nobody holds it now and the slot is reaped. */
+    if (h->prepared_fd >= 0) {
+        close(h->prepared_fd);
+        h->prepared_fd = -1;
     }
-    close(dupfd);
-    return rc;
+    return 0;
 }
 
 int cachee_l0_fork_child(cachee_l0 *h) {
     if (h == NULL) return CACHEE_L0_E_INVAL;
-    if (h->prepared_plus1 == 0) return 0;
+    int efd = h->prepared_fd; /* our copy of the hand-off description */
+    h->prepared_fd = -1;
+    if (h->prepared_plus1 == 0) {
+        if (efd >= 0) close(efd);
+        return 0;
+    }
     uint64_t c = h->prepared_plus1 - 1;
     uint32_t gen = h->prepared_gen;
     h->prepared_plus1 = 0;
     l0_reg *r = h->reg;
     memset(r, 0, sizeof *r);
     struct cachee_l0_shm_slot *sl = l0_slot(h, c);
-    int dupfd = fcntl(h->fd, F_DUPFD_CLOEXEC, 0); /* keeps byte 0 held */
-    if (dupfd < 0) return errno;
-    int rc = l0_reopen_fd(h);
-    if (rc == 0) rc = l0_ofd_trylock(h->fd, lock_byte(c, 1), 1);
+    int rc = l0_reopen_fd(h); /* our own description, not the parent's */
+    bool locked = false;
+    if (rc == 0) {
+        rc = l0_ofd_trylock(h->fd, lock_byte(c, 1), 1);
+        locked = rc == 0;
+    }
     uint32_t expect = CACHEE_L0_SLOT_PREPARED;
     if (rc == 0 && (L0_LOAD(&sl->gen) != gen ||
                     !__atomic_compare_exchange_n(&sl->state, &expect,
@@ -385,9 +402,9 @@ int cachee_l0_fork_child(cachee_l0 *h) {
                                                  __ATOMIC_ACQ_REL,
                                                  __ATOMIC_RELAXED)))
         rc = CACHEE_L0_E_LOCK;
-    close(dupfd); /* byte 0 goes when the parent drops the old description */
+    if (efd >= 0) close(efd); /* (c, 0) goes once the parent closed its copy */
     if (rc != 0) {
-        if (h->opener_pid == getpid()) l0_ofd_unlock(h->fd, lock_byte(c, 1), 1);
+        if (locked) l0_ofd_unlock(h->fd, lock_byte(c, 1), 1);
         h->nancestors = 0;
         return rc;
     }

@@ -490,6 +490,7 @@ static int attach(int fd, const char *full, const cachee_l0_options *o,
     cachee_l0 *h = calloc(1, sizeof *h);
     if (h == NULL) return ENOMEM;
     h->fd = -1;
+    h->prepared_fd = -1;
     h->opener_pid = getpid();
     h->g = g;
     h->hdr_flags = copy.flags;
@@ -632,6 +633,7 @@ int cachee_l0_close(cachee_l0 *h) {
     if (munmap(h->rw, h->g.region_size) != 0) rc = errno;
     if (munmap((void *)h->ro, h->g.region_size) != 0) rc = errno;
     munmap(h->reg, 4096);
+    if (h->prepared_fd >= 0) close(h->prepared_fd);
     if (close(h->fd) != 0 && rc == 0) rc = errno;
     free(h);
     return rc;
