@@ -1,7 +1,7 @@
 """Build of the cachee extension.
 
-`pip install .` compiles cachee._cachee from python/cachee/_cachee.c,
-python/cachee/_ext/*.c and the L0 engine (core/l0/*.c) with hidden symbol
+`pip install .` compiles cachee._cachee from python/cachee/_ext/*.c (the
+module is _ext/module.c) and the L0 engine (core/l0/*.c) with hidden symbol
 visibility and -Werror.  Environment:
 
   CACHEE_SANITIZE=1   build with AddressSanitizer and UBSan (run Python with
@@ -130,8 +130,7 @@ if sanitize():
     cflags = [f for f in cflags if f != "-O2"] + ["-O1", "-g"] + san
     ldflags += san
 
-sources = ([rel("python", "cachee", "_cachee.c")]
-           + sorted(rel(p) for p in glob.glob(os.path.join(HERE, "python", "cachee", "_ext", "*.c")))
+sources = (sorted(rel(p) for p in glob.glob(os.path.join(HERE, "python", "cachee", "_ext", "*.c")))
            + sorted(rel(p) for p in glob.glob(os.path.join(HERE, "core", "l0", "*.c"))))
 
 setup(

@@ -1099,18 +1099,12 @@ static PyObject *cache_get_closed(CacheObject *c, void *x) {
     return PyBool_FromLong(c->h == NULL);
 }
 
-static PyObject *set_region_hook(PyObject *mod, PyObject *fn) {
+PyObject *cache_set_region_hook(PyObject *mod, PyObject *fn) {
     (void)mod;
     Py_XINCREF(fn);
     Py_XSETREF(region_hook, fn == Py_None ? (Py_DECREF(fn), NULL) : fn);
     Py_RETURN_NONE;
 }
-
-PyMethodDef cache_module_methods[] = {
-    {"_set_region_hook", (PyCFunction)set_region_hook, METH_O,
-     "Internal: callable(region) run for every region opened (fork hooks)."},
-    {NULL, NULL, 0, NULL},
-};
 
 static PyMethodDef cache_methods[] = {
     {"get", (PyCFunction)(void (*)(void))cache_get, METH_FASTCALL,

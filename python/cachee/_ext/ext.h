@@ -175,8 +175,9 @@ typedef struct {
 } CacheObject;
 
 extern PyTypeObject SharedCache_Type;
-/** Module-level functions defined in cache.c. */
-extern PyMethodDef cache_module_methods[];
+/** Module function _set_region_hook(fn): fn(region) runs for every region
+ *  a SharedCache opens (cachee/__init__.py registers fork hooks with it). */
+PyObject *cache_set_region_hook(PyObject *mod, PyObject *fn);
 /** 0 if the cache is open, else -1 with ClosedError. */
 int cache_check_open(CacheObject *c);
 /** A copy of key's value from L0, else from the tiers; NULL with *missing

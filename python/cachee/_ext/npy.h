@@ -1,6 +1,6 @@
 /*
  * npy.h -- include the numpy C API the same way in every file of the
- * extension (the table is defined in module.c).
+ * extension (the table is defined in npy.c).
  */
 #ifndef CACHEE_NPY_H
 #define CACHEE_NPY_H

@@ -1,10 +1,11 @@
 /*
- * _cachee.c -- the cachee._cachee extension module: registers the types of
- * _ext/ and a few module functions.  Importing it starts no thread and loads
- * no Go runtime (the tiers beyond L0 are loaded lazily: _ext/tiers.c).
+ * module.c -- the cachee._cachee extension module: registers the types of
+ * this directory and the module functions (one table).  Importing it starts
+ * no thread and loads no Go runtime (the tiers beyond L0 are loaded lazily:
+ * tiers.c).
  */
-#include "_ext/ext.h"
-#include "_ext/tiers.h"
+#include "ext.h"
+#include "tiers.h"
 
 static PyObject *mod_unlink(PyObject *m, PyObject *path) {
     (void)m;
@@ -39,6 +40,8 @@ static PyMethodDef module_methods[] = {
      "whether this is a fork child of that process, the path, the load error."},
     {"_tiers_goroutines", (PyCFunction)tiers_goroutines, METH_NOARGS,
      "Internal: (goroutines, open tier handles) of libcachee, or None."},
+    {"_set_region_hook", (PyCFunction)cache_set_region_hook, METH_O,
+     "Internal: callable(region) run for every region opened (fork hooks)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -65,8 +68,7 @@ PyMODINIT_FUNC PyInit__cachee(void) {
     if (errors_init() < 0) return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL) return NULL;
-    if (PyModule_AddFunctions(m, cache_module_methods) < 0 ||
-        add_type(m, &Region_Type, "_Region") < 0 || add_type(m, &View_Type, "View") < 0 ||
+    if (add_type(m, &Region_Type, "_Region") < 0 || add_type(m, &View_Type, "View") < 0 ||
         add_type(m, &SharedCache_Type, "SharedCache") < 0 ||
         PyModule_AddIntConstant(m, "KEY_MAX", CACHEE_L0_KEY_MAX) < 0 ||
         PyModule_AddIntConstant(m, "META_MAX", CACHEE_L0_META_MAX) < 0) {
