@@ -11,7 +11,7 @@
  * optimistic read: no pin, no shared write).  A key whose value was
  * rewritten under the copy is read again on its own.
  */
-#include "ext.h"
+#include "cache.h"
 #include "npy.h"
 #include "tiers.h"
 

@@ -178,29 +178,6 @@ extern PyTypeObject SharedCache_Type;
 /** Module function _set_region_hook(fn): fn(region) runs for every region
  *  a SharedCache opens (cachee/__init__.py registers fork hooks with it). */
 PyObject *cache_set_region_hook(PyObject *mod, PyObject *fn);
-/** 0 if the cache is open, else -1 with ClosedError. */
-int cache_check_open(CacheObject *c);
-/** A copy of key's value from L0, else from the tiers; NULL with *missing
- *  set on a miss everywhere, NULL without it on an error. */
-PyObject *cache_read_bytes_tiered(CacheObject *c, const KeyBytes *k, int *missing);
-/** The same from the tiers only (after an L0 miss). */
-PyObject *cache_tier_bytes(CacheObject *c, const KeyBytes *k, int *missing);
-
-/* -------------------------------------------------------------- batches */
-
-/** SharedCache.get_many and get_numpy_batch (batch.c). */
-PyObject *cache_get_many(CacheObject *c, PyObject *keys);
-PyObject *cache_get_numpy_batch(CacheObject *c, PyObject *args, PyObject *kw);
-
-/* ------------------------------------------------------------- loaders */
-
-/** SharedCache methods of loaders.c: _load_lock, _load_unlock, get_or_load,
- *  memoize (the last two forward to cachee._loaders). */
-PyObject *cache_load_lock(CacheObject *c, PyObject *args);
-PyObject *cache_load_unlock(CacheObject *c, PyObject *args);
-PyObject *cache_get_or_load(CacheObject *c, PyObject *args, PyObject *kw);
-PyObject *cache_memoize(CacheObject *c, PyObject *args, PyObject *kw);
-
-
+/* Its methods and what their files share: cache.h. */
 
 #endif

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ext.h"
+#include "cache.h"
 
 static double mono_now(void) {
     struct timespec ts;
