@@ -24,6 +24,11 @@ static inline int cache_check_open(CacheObject *c) {
     return 0;
 }
 
+/** Close c in this process: drop its cached arrays, stop demotion, close its
+ *  tiers and let go of the region (views keep the mapping until they are
+ *  freed).  close(), tp_clear and a second __init__ (cache_admin.c). */
+void cache_release(CacheObject *c);
+
 /** A copy of key's value from L0, else from the tiers; NULL with *missing
  *  set on a miss everywhere, NULL without it on an error (cache_read.c). */
 PyObject *cache_read_bytes_tiered(CacheObject *c, const KeyBytes *k, int *missing);

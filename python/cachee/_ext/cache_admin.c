@@ -8,6 +8,16 @@
 #include "tiers.h"
 #include "vcache.h"
 
+void cache_release(CacheObject *c) {
+    vcache_clear(c);
+    c->h = NULL; /* closed from here on, also for threads in tier calls */
+    tiers_demote_stop(c->region);
+    /* The tiers first: waits for tier calls in flight (GIL released), and
+     * their L0 handle shares the region handle's process slot. */
+    tiers_close(c);
+    Py_CLEAR(c->region); /* views keep the mapping until they are freed */
+}
+
 static int dict_u64(PyObject *d, const char *name, unsigned long long v) {
     PyObject *o = PyLong_FromUnsignedLongLong(v);
     int rc = o ? PyDict_SetItemString(d, name, o) : -1;
@@ -97,13 +107,7 @@ PyObject *cache_check(CacheObject *c, PyObject *unused) {
 
 PyObject *cache_close(CacheObject *c, PyObject *unused) {
     (void)unused;
-    vcache_clear(c);
-    c->h = NULL; /* closed from here on, also for threads in tier calls */
-    tiers_demote_stop(c->region);
-    /* The tiers first: waits for tier calls in flight (GIL released), and
-     * their L0 handle shares the region handle's process slot. */
-    tiers_close(c);
-    Py_CLEAR(c->region); /* views keep the mapping until they are freed */
+    cache_release(c);
     Py_RETURN_NONE;
 }
 

@@ -1,7 +1,7 @@
 /*
- * cache_type.c -- the SharedCache type: construction, the classmethod
- * open(), dealloc, GC support, repr, the getset, the one method table and
- * the type object.
+ * cache_type.c -- the SharedCache type: construction (arguments, engine
+ * options, opening the region), the classmethod open(), dealloc, GC
+ * support, repr, the getset, the one method table and the type object.
  * The methods themselves are in cache_read.c, cache_write.c,
  * cache_admin.c, batch.c and loaders.c (declared in cache.h).
  */
@@ -15,25 +15,22 @@ static PyObject *region_hook; /* callable(region) set by cachee/__init__.py */
 
 /* -------------------------------------------------------- construction */
 
-static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"path", "size_gb", "size_bytes", "mode", "create",
-                             "max_entries", "segment_size", "max_procs", "huge_pages",
-                             "allow_foreign_owner", "allow_loose_mode", "allow_any_fs",
-                             "open_timeout", "view_cache", "l1_bytes", "l1_promote", NULL};
-    PyObject *path = NULL, *size_gb = NULL, *size_bytes = Py_None;
-    unsigned int mode = 0600, segment_size = 0, max_procs = 0;
-    int create = 1, huge = 0, foreign = 0, loose = 0, anyfs = 0;
-    unsigned long long max_entries = 0;
-    double timeout = 5.0;
-    int view_cache = 1024;
-    int default_size = 0;
-    PyObject *l1 = Py_None;
-    const char *promote = "tinylfu";
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO$OIpKIIppppdiOs", kwlist, &path,
-                                     &size_gb, &size_bytes, &mode, &create, &max_entries,
-                                     &segment_size, &max_procs, &huge, &foreign, &loose,
-                                     &anyfs, &timeout, &view_cache, &l1, &promote))
-        return -1;
+/* What SharedCache(...) was called with (the type's docstring lists them),
+ * and what the tiers' arguments turn into. */
+typedef struct {
+    PyObject *path, *size_gb, *size_bytes, *l1; /* borrowed */
+    unsigned int mode, segment_size, max_procs;
+    int create, huge, foreign, loose, anyfs;
+    unsigned long long max_entries;
+    double timeout;
+    int view_cache;
+    const char *promote;
+    int promote_i;     /* l1_promote: 0 tinylfu, 1 always, 2 never */
+    uint64_t l1_bytes; /* l1_bytes, 0 for None */
+} CacheArgs;
+
+/* l1_promote by name; -1 with ValueError. */
+static int promote_of(const char *promote) {
     int promote_i = strcmp(promote, "tinylfu") == 0  ? 0
                     : strcmp(promote, "always") == 0 ? 1
                     : strcmp(promote, "never") == 0  ? 2
@@ -44,84 +41,124 @@ static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
                      promote);
         return -1;
     }
-    uint64_t l1_bytes = 0;
-    if (l1 != Py_None) {
-        /* Only recorded: nothing is loaded until a read misses L0. */
-        if (!PyLong_Check(l1) || PyBool_Check(l1)) {
-            PyErr_Format(PyExc_TypeError, "l1_bytes must be an int (bytes) or None, not %.100s",
-                         Py_TYPE(l1)->tp_name);
-            return -1;
-        }
-        int over = 0;
-        long long v = PyLong_AsLongLongAndOverflow(l1, &over);
-        if (v == -1 && PyErr_Occurred()) return -1;
-        if (over || v < 0 || v > (1ll << 50)) {
-            PyErr_Format(PyExc_ValueError, "l1_bytes must be 0..2**50 bytes (got %R)", l1);
-            return -1;
-        }
-        l1_bytes = (uint64_t)v;
+    return promote_i;
+}
+
+/* l1_bytes: None (0) or an int of bytes up to 2**50.  0, or -1 with an
+ * exception. */
+static int l1_bytes_of(PyObject *l1, uint64_t *out) {
+    *out = 0;
+    if (l1 == Py_None) return 0;
+    /* Only recorded: nothing is loaded until a read misses L0. */
+    if (!PyLong_Check(l1) || PyBool_Check(l1)) {
+        PyErr_Format(PyExc_TypeError, "l1_bytes must be an int (bytes) or None, not %.100s",
+                     Py_TYPE(l1)->tp_name);
+        return -1;
     }
-    if (c->region) { /* __init__ called twice */
-        vcache_clear(c);
-        c->h = NULL;
-        tiers_demote_stop(c->region);
-        tiers_close(c);
-        Py_CLEAR(c->region);
+    int over = 0;
+    long long v = PyLong_AsLongLongAndOverflow(l1, &over);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    if (over || v < 0 || v > (1ll << 50)) {
+        PyErr_Format(PyExc_ValueError, "l1_bytes must be 0..2**50 bytes (got %R)", l1);
+        return -1;
     }
-    cachee_l0_options o;
-    cachee_l0_options_init(&o);
-    if (size_bytes != Py_None) {
-        o.size = PyLong_AsUnsignedLongLong(size_bytes);
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* Parse SharedCache's arguments into *a, l1_promote and l1_bytes checked.
+ * 0, or -1 with an exception. */
+static int parse_args(PyObject *args, PyObject *kw, CacheArgs *a) {
+    static char *kwlist[] = {"path", "size_gb", "size_bytes", "mode", "create",
+                             "max_entries", "segment_size", "max_procs", "huge_pages",
+                             "allow_foreign_owner", "allow_loose_mode", "allow_any_fs",
+                             "open_timeout", "view_cache", "l1_bytes", "l1_promote", NULL};
+    *a = (CacheArgs){.path = NULL, .size_gb = NULL, .size_bytes = Py_None, .l1 = Py_None,
+                     .mode = 0600, .create = 1, .timeout = 5.0, .view_cache = 1024,
+                     .promote = "tinylfu"};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO$OIpKIIppppdiOs", kwlist, &a->path,
+                                     &a->size_gb, &a->size_bytes, &a->mode, &a->create,
+                                     &a->max_entries, &a->segment_size, &a->max_procs,
+                                     &a->huge, &a->foreign, &a->loose, &a->anyfs,
+                                     &a->timeout, &a->view_cache, &a->l1, &a->promote))
+        return -1;
+    if ((a->promote_i = promote_of(a->promote)) < 0) return -1;
+    return l1_bytes_of(a->l1, &a->l1_bytes);
+}
+
+/* The engine's options for *a, checked.  *default_size is set when neither
+ * size_gb nor size_bytes was given: attach to any size, create 2 GiB.  0,
+ * or -1 with an exception. */
+static int region_options(const CacheArgs *a, cachee_l0_options *o, int *default_size) {
+    cachee_l0_options_init(o);
+    *default_size = 0;
+    if (a->size_bytes != Py_None) {
+        o->size = PyLong_AsUnsignedLongLong(a->size_bytes);
         if (PyErr_Occurred()) {
             PyErr_SetString(errors.RegionSizeError, "size_bytes must be a positive integer");
             return -1;
         }
-    } else if (size_gb == NULL) {
-        default_size = 1; /* attach to any size; create 2 GiB */
-    } else if (size_gb != Py_None) {
-        double gb = PyFloat_AsDouble(size_gb);
+    } else if (a->size_gb == NULL) {
+        *default_size = 1; /* attach to any size; create 2 GiB */
+    } else if (a->size_gb != Py_None) {
+        double gb = PyFloat_AsDouble(a->size_gb);
         if (gb == -1.0 && PyErr_Occurred()) return -1;
         if (!(gb > 0) || !isfinite(gb) || gb > 16384.0) {
             PyErr_Format(errors.RegionSizeError,
                          "size_gb must be a positive number of GiB up to 16384 (got %R)",
-                         size_gb);
+                         a->size_gb);
             return -1;
         }
-        o.size = (uint64_t)(gb * (double)(1ull << 30));
+        o->size = (uint64_t)(gb * (double)(1ull << 30));
     }
-    if (mode > 0777) {
+    if (a->mode > 0777) {
         PyErr_SetString(PyExc_ValueError, "mode must be permission bits (e.g. 0o600)");
         return -1;
     }
-    if (!(timeout >= 0) || timeout > 3600) {
+    if (!(a->timeout >= 0) || a->timeout > 3600) {
         PyErr_SetString(PyExc_ValueError, "open_timeout must be 0..3600 seconds");
         return -1;
     }
-    if (view_cache < 0 || view_cache > (1 << 20)) {
+    if (a->view_cache < 0 || a->view_cache > (1 << 20)) {
         PyErr_SetString(PyExc_ValueError, "view_cache must be 0..1048576");
         return -1;
     }
-    o.mode = mode;
-    o.flags = (create ? CACHEE_L0_CREATE : 0) | (huge ? CACHEE_L0_HUGEPAGES : 0) |
-              (foreign ? CACHEE_L0_ALLOW_FOREIGN_OWNER : 0) |
-              (loose ? CACHEE_L0_ALLOW_LOOSE_MODE : 0) |
-              (anyfs ? CACHEE_L0_ALLOW_ANY_FS : 0);
-    o.max_entries = max_entries;
-    o.segment_size = segment_size;
-    o.max_procs = max_procs;
-    o.open_timeout_ms = (uint32_t)(timeout * 1000.0);
+    o->mode = a->mode;
+    o->flags = (a->create ? CACHEE_L0_CREATE : 0) | (a->huge ? CACHEE_L0_HUGEPAGES : 0) |
+               (a->foreign ? CACHEE_L0_ALLOW_FOREIGN_OWNER : 0) |
+               (a->loose ? CACHEE_L0_ALLOW_LOOSE_MODE : 0) |
+               (a->anyfs ? CACHEE_L0_ALLOW_ANY_FS : 0);
+    o->max_entries = a->max_entries;
+    o->segment_size = a->segment_size;
+    o->max_procs = a->max_procs;
+    o->open_timeout_ms = (uint32_t)(a->timeout * 1000.0);
+    return 0;
+}
+
+/* The path argument (default /dev/shm/cachee) as file-system bytes (new
+ * reference), or NULL with an exception. */
+static PyObject *path_bytes(PyObject *path) {
     if (path == NULL) path = PyUnicode_FromString("/dev/shm/cachee");
     else Py_INCREF(path);
-    if (path == NULL) return -1;
+    if (path == NULL) return NULL;
     PyObject *pb = NULL;
     int ok = PyUnicode_FSConverter(path, &pb);
     Py_DECREF(path);
-    if (!ok) return -1;
+    return ok ? pb : NULL;
+}
+
+/* Open the region at path with options o.  Without a size, create=True
+ * attaches to what exists, or (default_size) creates 2 GiB when nothing
+ * does.  The errors say what to do: a missing region that needs a size, an
+ * existing one of another size. */
+static RegionObject *open_region(const char *path, const cachee_l0_options *opts,
+                                 int create, int default_size) {
+    cachee_l0_options o = *opts;
     if (create && o.size == 0) {
         /* Attach to whatever exists; creating needs a size. */
         o.flags &= ~CACHEE_L0_CREATE;
     }
-    RegionObject *r = region_open(PyBytes_AS_STRING(pb), &o);
+    RegionObject *r = region_open(path, &o);
     if (r == NULL && create && default_size &&
         PyErr_ExceptionMatches(errors.RegionNotFoundError)) {
         /* Nothing there: create it with the default size.  If another
@@ -130,10 +167,10 @@ static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
         cachee_l0_options oc = o;
         oc.size = 2ull << 30;
         oc.flags |= CACHEE_L0_CREATE;
-        r = region_open(PyBytes_AS_STRING(pb), &oc);
+        r = region_open(path, &oc);
         if (r == NULL && PyErr_ExceptionMatches(errors.RegionSizeError)) {
             PyErr_Clear();
-            r = region_open(PyBytes_AS_STRING(pb), &o);
+            r = region_open(path, &o);
         }
     }
     if (r == NULL && create && o.size == 0 && !default_size &&
@@ -141,7 +178,7 @@ static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
         PyErr_Clear();
         PyErr_Format(errors.RegionSizeError,
                      "%s does not exist, and creating it needs size_gb or size_bytes",
-                     PyBytes_AS_STRING(pb));
+                     path);
     } else if (r == NULL && PyErr_ExceptionMatches(errors.RegionSizeError) && o.size) {
         /* Say what exists when the size differs. */
         cachee_l0_options any;
@@ -149,7 +186,7 @@ static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
         any.flags = o.flags & ~CACHEE_L0_CREATE;
         any.mode = o.mode;
         cachee_l0 *tmp = NULL;
-        if (cachee_l0_open(PyBytes_AS_STRING(pb), &any, &tmp) == 0) {
+        if (cachee_l0_open(path, &any, &tmp) == 0) {
             cachee_l0_info in;
             cachee_l0_info_get(tmp, &in);
             cachee_l0_close(tmp);
@@ -157,38 +194,45 @@ static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
             PyErr_Format(errors.RegionSizeError,
                          "the region at %s already exists with %llu bytes, not the "
                          "%llu asked for: open it with size_gb=None, or unlink it",
-                         PyBytes_AS_STRING(pb), (unsigned long long)in.region_size,
+                         path, (unsigned long long)in.region_size,
                          (unsigned long long)o.size);
         }
     }
-    Py_DECREF(pb);
-    if (r == NULL) return -1;
+    return r;
+}
+
+/* Make c the cache of region r (takes the reference): its tiers' settings,
+ * demotion, the view cache, then the region hook (fork hooks). */
+static int cache_attach(CacheObject *c, RegionObject *r, const CacheArgs *a) {
     c->region = r;
     c->h = r->h;
-    c->l1_bytes = l1_bytes;
-    c->allow_foreign = foreign;
-    c->promote = promote_i;
+    c->l1_bytes = a->l1_bytes;
+    c->allow_foreign = a->foreign;
+    c->promote = a->promote_i;
     c->tier_h = 0;
-    if (l1_bytes > 0 && tiers_demote_setup(c) < 0) return -1;
-    PyMem_Free(c->vcache);
-    c->vcache = NULL;
-    c->vcache_mask = UINT32_MAX;
-    if (view_cache > 0) {
-        uint32_t n = 1;
-        while (n < (uint32_t)view_cache) n *= 2;
-        c->vcache = PyMem_Calloc(n, sizeof *c->vcache);
-        if (c->vcache == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        c->vcache_mask = n - 1;
-    }
+    if (a->l1_bytes > 0 && tiers_demote_setup(c) < 0) return -1;
+    if (vcache_alloc(c, a->view_cache) < 0) return -1;
     if (region_hook) {
         PyObject *res = PyObject_CallOneArg(region_hook, (PyObject *)r);
         if (res == NULL) return -1;
         Py_DECREF(res);
     }
     return 0;
+}
+
+static int cache_init(CacheObject *c, PyObject *args, PyObject *kw) {
+    CacheArgs a;
+    if (parse_args(args, kw, &a) < 0) return -1;
+    if (c->region) cache_release(c); /* __init__ called twice */
+    cachee_l0_options o;
+    int default_size;
+    if (region_options(&a, &o, &default_size) < 0) return -1;
+    PyObject *pb = path_bytes(a.path);
+    if (pb == NULL) return -1;
+    RegionObject *r = open_region(PyBytes_AS_STRING(pb), &o, a.create, default_size);
+    Py_DECREF(pb);
+    if (r == NULL) return -1;
+    return cache_attach(c, r, &a);
 }
 
 static PyObject *cache_open(PyTypeObject *type, PyObject *args, PyObject *kw) {
@@ -228,11 +272,7 @@ static int cache_traverse(CacheObject *c, visitproc visit, void *arg) {
 }
 
 static int cache_clear_refs(CacheObject *c) {
-    vcache_clear(c);
-    c->h = NULL;
-    tiers_demote_stop(c->region);
-    tiers_close(c);
-    Py_CLEAR(c->region);
+    cache_release(c);
     return 0;
 }
 

@@ -11,9 +11,26 @@
  * few at a time, and all of them when a write finds the region full.
  *
  * The lookup itself is in get_numpy (cache_read.c) with the inline checks of
- * vcache.h; this file sweeps and clears the table.
+ * vcache.h; this file allocates, sweeps and clears the table.
  */
 #include "vcache.h"
+
+int vcache_alloc(CacheObject *c, int view_cache) {
+    PyMem_Free(c->vcache);
+    c->vcache = NULL;
+    c->vcache_mask = UINT32_MAX;
+    if (view_cache > 0) {
+        uint32_t n = 1;
+        while (n < (uint32_t)view_cache) n *= 2;
+        c->vcache = PyMem_Calloc(n, sizeof *c->vcache);
+        if (c->vcache == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        c->vcache_mask = n - 1;
+    }
+    return 0;
+}
 
 static void vcache_drop(VCacheEntry *e) {
     Py_CLEAR(e->arr);

@@ -12,6 +12,10 @@
 #include "ext.h"
 #include "npy.h"
 
+/** Allocate c's table for view_cache entries (rounded up to a power of
+ *  two; 0 disables it), freeing any previous one.  0, or -1 with
+ *  MemoryError. */
+int vcache_alloc(CacheObject *c, int view_cache);
 /** Drop every cached array (close, tp_clear, a second __init__). */
 void vcache_clear(CacheObject *c);
 /** Drop cached arrays whose version was reclaimed: n entries from the sweep
