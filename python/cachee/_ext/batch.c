@@ -106,7 +106,7 @@ typedef struct {
 static int stack_start(Stack *s, Py_ssize_t n, const void *meta, uint32_t meta_len,
                        uint64_t len) {
     if (meta_len > sizeof s->meta) {
-        PyErr_SetString(errors.CorruptRegionError, "stored metadata is too long");
+        PyErr_SetString(cachee_state()->CorruptRegionError, "stored metadata is too long");
         return -1;
     }
     memcpy(s->meta, meta, meta_len);
@@ -155,7 +155,7 @@ static int stack_same(Stack *s, Py_ssize_t i, const void *meta, uint32_t meta_le
     layout_clear(&first);
     if (bad) return -1;
     if (!same) {
-        PyErr_Format(errors.MismatchError,
+        PyErr_Format(cachee_state()->MismatchError,
                      "get_numpy_batch: value of key %R does not have the dtype and "
                      "shape of the first key's value, so they cannot be stacked",
                      PySequence_Fast_GET_ITEM(s->seq, i));
@@ -206,7 +206,7 @@ static int stack_one(Stack *s, Py_ssize_t i, Py_ssize_t n, const KeyBytes *k) {
         }
         return rc;
     }
-    PyErr_SetString(errors.CorruptRegionError, "value kept changing under a read");
+    PyErr_SetString(cachee_state()->CorruptRegionError, "value kept changing under a read");
     return -1;
 }
 

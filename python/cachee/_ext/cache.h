@@ -18,7 +18,7 @@
 /** 0 if the cache is open, else -1 with ClosedError. */
 static inline int cache_check_open(CacheObject *c) {
     if (__builtin_expect(c->h == NULL, 0)) {
-        PyErr_SetString(errors.ClosedError, "operation on a closed SharedCache");
+        PyErr_SetString(cachee_state()->ClosedError, "operation on a closed SharedCache");
         return -1;
     }
     return 0;

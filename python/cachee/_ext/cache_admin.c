@@ -98,7 +98,7 @@ PyObject *cache_check(CacheObject *c, PyObject *unused) {
     Py_END_ALLOW_THREADS
     Py_DECREF(region);
     if (rc == CACHEE_L0_E_CORRUPT) {
-        PyErr_Format(errors.CorruptRegionError, "region check failed: %s", msg);
+        PyErr_Format(cachee_state()->CorruptRegionError, "region check failed: %s", msg);
         return NULL;
     }
     if (rc != 0) return raise_l0(rc, NULL);

@@ -31,7 +31,7 @@ static PyObject *read_bytes(CacheObject *c, const KeyBytes *k, int *missing) {
         if (cachee_l0_read_validate(c->h, &v) == 0) return out;
         Py_DECREF(out); /* overwritten while we copied: read again */
     }
-    PyErr_SetString(errors.CorruptRegionError, "value kept changing under a read");
+    PyErr_SetString(cachee_state()->CorruptRegionError, "value kept changing under a read");
     return NULL;
 }
 
@@ -58,7 +58,7 @@ static ViewObject *read_view(CacheObject *c, const KeyBytes *k, int *missing,
         }
         return view_new(c->region, &v, &l);
     }
-    PyErr_SetString(errors.CorruptRegionError, "value kept changing under a read");
+    PyErr_SetString(cachee_state()->CorruptRegionError, "value kept changing under a read");
     return NULL;
 }
 
@@ -264,7 +264,7 @@ PyObject *cache_get_numpy(CacheObject *c, PyObject *const *args, Py_ssize_t narg
         }
         return arr;
     }
-    PyErr_SetString(errors.CorruptRegionError, "value kept changing under a read");
+    PyErr_SetString(cachee_state()->CorruptRegionError, "value kept changing under a read");
     return NULL;
 }
 

@@ -11,8 +11,6 @@
 #include "tiers.h"
 #include "vcache.h"
 
-static PyObject *region_hook; /* callable(region) set by cachee/__init__.py */
-
 /* -------------------------------------------------------- construction */
 
 /* What SharedCache(...) was called with (the type's docstring lists them),
@@ -90,12 +88,13 @@ static int parse_args(PyObject *args, PyObject *kw, CacheArgs *a) {
  * size_gb nor size_bytes was given: attach to any size, create 2 GiB.  0,
  * or -1 with an exception. */
 static int region_options(const CacheArgs *a, cachee_l0_options *o, int *default_size) {
+    CacheeState *st = cachee_state();
     cachee_l0_options_init(o);
     *default_size = 0;
     if (a->size_bytes != Py_None) {
         o->size = PyLong_AsUnsignedLongLong(a->size_bytes);
         if (PyErr_Occurred()) {
-            PyErr_SetString(errors.RegionSizeError, "size_bytes must be a positive integer");
+            PyErr_SetString(st->RegionSizeError, "size_bytes must be a positive integer");
             return -1;
         }
     } else if (a->size_gb == NULL) {
@@ -104,7 +103,7 @@ static int region_options(const CacheArgs *a, cachee_l0_options *o, int *default
         double gb = PyFloat_AsDouble(a->size_gb);
         if (gb == -1.0 && PyErr_Occurred()) return -1;
         if (!(gb > 0) || !isfinite(gb) || gb > 16384.0) {
-            PyErr_Format(errors.RegionSizeError,
+            PyErr_Format(st->RegionSizeError,
                          "size_gb must be a positive number of GiB up to 16384 (got %R)",
                          a->size_gb);
             return -1;
@@ -153,6 +152,7 @@ static PyObject *path_bytes(PyObject *path) {
  * existing one of another size. */
 static RegionObject *open_region(const char *path, const cachee_l0_options *opts,
                                  int create, int default_size) {
+    CacheeState *st = cachee_state();
     cachee_l0_options o = *opts;
     if (create && o.size == 0) {
         /* Attach to whatever exists; creating needs a size. */
@@ -160,7 +160,7 @@ static RegionObject *open_region(const char *path, const cachee_l0_options *opts
     }
     RegionObject *r = region_open(path, &o);
     if (r == NULL && create && default_size &&
-        PyErr_ExceptionMatches(errors.RegionNotFoundError)) {
+        PyErr_ExceptionMatches(st->RegionNotFoundError)) {
         /* Nothing there: create it with the default size.  If another
          * process created one meanwhile, attach to that one. */
         PyErr_Clear();
@@ -168,18 +168,18 @@ static RegionObject *open_region(const char *path, const cachee_l0_options *opts
         oc.size = 2ull << 30;
         oc.flags |= CACHEE_L0_CREATE;
         r = region_open(path, &oc);
-        if (r == NULL && PyErr_ExceptionMatches(errors.RegionSizeError)) {
+        if (r == NULL && PyErr_ExceptionMatches(st->RegionSizeError)) {
             PyErr_Clear();
             r = region_open(path, &o);
         }
     }
     if (r == NULL && create && o.size == 0 && !default_size &&
-        PyErr_ExceptionMatches(errors.RegionNotFoundError)) {
+        PyErr_ExceptionMatches(st->RegionNotFoundError)) {
         PyErr_Clear();
-        PyErr_Format(errors.RegionSizeError,
+        PyErr_Format(st->RegionSizeError,
                      "%s does not exist, and creating it needs size_gb or size_bytes",
                      path);
-    } else if (r == NULL && PyErr_ExceptionMatches(errors.RegionSizeError) && o.size) {
+    } else if (r == NULL && PyErr_ExceptionMatches(st->RegionSizeError) && o.size) {
         /* Say what exists when the size differs. */
         cachee_l0_options any;
         cachee_l0_options_init(&any);
@@ -191,7 +191,7 @@ static RegionObject *open_region(const char *path, const cachee_l0_options *opts
             cachee_l0_info_get(tmp, &in);
             cachee_l0_close(tmp);
             PyErr_Clear();
-            PyErr_Format(errors.RegionSizeError,
+            PyErr_Format(st->RegionSizeError,
                          "the region at %s already exists with %llu bytes, not the "
                          "%llu asked for: open it with size_gb=None, or unlink it",
                          path, (unsigned long long)in.region_size,
@@ -212,8 +212,9 @@ static int cache_attach(CacheObject *c, RegionObject *r, const CacheArgs *a) {
     c->tier_h = 0;
     if (a->l1_bytes > 0 && tiers_demote_setup(c) < 0) return -1;
     if (vcache_alloc(c, a->view_cache) < 0) return -1;
-    if (region_hook) {
-        PyObject *res = PyObject_CallOneArg(region_hook, (PyObject *)r);
+    PyObject *hook = cachee_state()->region_hook;
+    if (hook) {
+        PyObject *res = PyObject_CallOneArg(hook, (PyObject *)r);
         if (res == NULL) return -1;
         Py_DECREF(res);
     }
@@ -293,13 +294,6 @@ static PyObject *cache_get_closed(CacheObject *c, void *x) {
 }
 
 /* ---------------------------------------------------------- the type */
-
-PyObject *cache_set_region_hook(PyObject *mod, PyObject *fn) {
-    (void)mod;
-    Py_XINCREF(fn);
-    Py_XSETREF(region_hook, fn == Py_None ? (Py_DECREF(fn), NULL) : fn);
-    Py_RETURN_NONE;
-}
 
 static PyMethodDef cache_methods[] = {
     {"get", (PyCFunction)(void (*)(void))cache_get, METH_FASTCALL,

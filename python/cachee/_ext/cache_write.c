@@ -44,7 +44,7 @@ static int ttl_ns(PyObject *ttl, uint64_t *out) {
 static int store_one(CacheObject *c, const KeyBytes *k, const void *data, size_t len,
                      const void *meta, size_t meta_len, uint64_t ttl, uint32_t flags) {
     if (len > c->region->value_max) {
-        PyErr_Format(errors.ValueTooLargeError,
+        PyErr_Format(cachee_state()->ValueTooLargeError,
                      "value of %zu bytes is larger than this region accepts "
                      "(%llu bytes)",
                      len, (unsigned long long)c->region->value_max);
@@ -287,7 +287,7 @@ PyObject *cache_set_many(CacheObject *c, PyObject *args, PyObject *kw) {
         PyBuffer_Release(&b);
         if (len > c->region->value_max) {
             Py_DECREF(list);
-            PyErr_Format(errors.ValueTooLargeError,
+            PyErr_Format(cachee_state()->ValueTooLargeError,
                          "value of %zu bytes is larger than this region accepts", len);
             return NULL;
         }

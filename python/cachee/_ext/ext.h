@@ -97,12 +97,14 @@ void layout_clear(ValueLayout *l);
 /** 1 if metadata marks a value stored as raw bytes (set()), 0 if an array. */
 int meta_is_raw(const void *meta, uint32_t meta_len);
 
-/* -------------------------------------------------------------- errors */
+/* --------------------------------------------------------- module state */
 
-/** Raise the exception matching an engine return code; returns NULL. */
-PyObject *raise_l0(int code, const char *context);
-/** Exception classes, looked up from cachee._errors at module init. */
+/** The state of the cachee._cachee module (PyModule_GetState; module.c):
+ *  the exception classes and the region hook.  Static because they are per
+ *  process by nature: the numpy C API table (npy.c), libcachee.so with its
+ *  fork bookkeeping (tiers.c), and the type objects (module.c says why). */
 typedef struct {
+    /* Exception classes, looked up from cachee._errors at module init. */
     PyObject *CacheError, *ClosedError, *MismatchError, *KeyTooLargeError,
         *ValueTooLargeError, *CacheFullError, *TooManyPinsError,
         *TooManyProcessesError, *NotARegionError, *FormatError,
@@ -111,9 +113,28 @@ typedef struct {
         *NoSpaceError, *NotReadyError, *RegionNotFoundError,
         *RegionExistsError, *LockError, *InvalidKeyError, *LoadTimeoutError,
         *ForkError, *TiersUnavailableError, *TierError;
-} ErrorTypes;
-extern ErrorTypes errors;
-int errors_init(void);
+    /* callable(region) run for every region a SharedCache opens, or NULL:
+     * cachee/__init__.py registers fork hooks with it (_set_region_hook). */
+    PyObject *region_hook;
+} CacheeState;
+
+/** The state of the imported module, found by its definition
+ *  (PyState_FindModule, as msgspec does).  For error paths and
+ *  construction only: no hot path needs it (a read or write that succeeds
+ *  never calls it).  Valid with the GIL held while the module is imported,
+ *  that is until the interpreter clears its module table at exit. */
+CacheeState *cachee_state(void);
+
+/* -------------------------------------------------------------- errors */
+
+/** Raise the exception matching an engine return code; returns NULL. */
+PyObject *raise_l0(int code, const char *context);
+/** Look the exception classes up from cachee._errors into st (module
+ *  init); 0, or -1 with an exception.  traverse and clear for the module's
+ *  m_traverse and m_clear. */
+int errors_init(CacheeState *st);
+int errors_traverse(CacheeState *st, visitproc visit, void *arg);
+void errors_clear(CacheeState *st);
 
 /* ---------------------------------------------------------------- keys */
 
@@ -122,6 +143,12 @@ typedef struct {
     const char *data;
     Py_ssize_t len;
 } KeyBytes;
+
+/** Raise InvalidKeyError (an empty key), KeyTooLargeError (key k).  Out of
+ *  line, in errors.c: looking the module state up inside key_get would
+ *  cost every caller a register (callgrind: two instructions a get). */
+void key_empty_error(void);
+void key_too_large_error(const KeyBytes *k);
 
 /** Extract a key; 0 or -1 with TypeError/ValueError/KeyTooLargeError. */
 static inline int key_get(PyObject *key, KeyBytes *k) {
@@ -137,13 +164,11 @@ static inline int key_get(PyObject *key, KeyBytes *k) {
         return -1;
     }
     if (k->len == 0) {
-        PyErr_SetString(errors.InvalidKeyError, "cachee keys must not be empty");
+        key_empty_error();
         return -1;
     }
     if ((size_t)k->len > CACHEE_L0_KEY_MAX) {
-        PyErr_Format(errors.KeyTooLargeError,
-                     "key of %zd bytes is longer than the limit of %u bytes",
-                     k->len, CACHEE_L0_KEY_MAX);
+        key_too_large_error(k);
         return -1;
     }
     return 0;
@@ -175,9 +200,6 @@ typedef struct {
 } CacheObject;
 
 extern PyTypeObject SharedCache_Type;
-/** Module function _set_region_hook(fn): fn(region) runs for every region
- *  a SharedCache opens (cachee/__init__.py registers fork hooks with it). */
-PyObject *cache_set_region_hook(PyObject *mod, PyObject *fn);
 /* Its methods and what their files share: cache.h. */
 
 #endif

@@ -98,7 +98,7 @@ PyObject *cache_load_lock(CacheObject *c, PyObject *args) {
             break;
         }
         if (timed_out) {
-            PyErr_Format(errors.LoadTimeoutError,
+            PyErr_Format(cachee_state()->LoadTimeoutError,
                          "waited %ld ms for another process or thread to compute the "
                          "value of key %R; it neither appeared nor did the loader "
                          "become free (raise timeout=, or look for a stuck loader)",

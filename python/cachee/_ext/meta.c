@@ -135,7 +135,7 @@ PyObject *descr_for(const char *dtype) {
     if (str == NULL || !PyArray_DescrConverter(str, &d)) {
         Py_XDECREF(str);
         PyErr_Clear();
-        PyErr_Format(errors.CorruptRegionError,
+        PyErr_Format(cachee_state()->CorruptRegionError,
                      "stored dtype '%.32s' is not a numpy dtype", dtype);
         return NULL;
     }
@@ -147,7 +147,7 @@ PyObject *descr_for(const char *dtype) {
     if (PyDataType_REFCHK(d) || dtype_parse(dtype, strlen(dtype), &kind, &isz) < 0 ||
         PyDataType_ELSIZE(d) != isz) {
         Py_DECREF(d);
-        PyErr_Format(errors.CorruptRegionError,
+        PyErr_Format(cachee_state()->CorruptRegionError,
                      "stored dtype '%.32s' is not a storable fixed-size dtype", dtype);
         return NULL;
     }
@@ -231,7 +231,7 @@ static Py_ssize_t meta_encode_structured(PyArrayObject *a, uint8_t *meta, size_t
     if (rs == NULL || need > cap || rlen > 65535) {
         Py_DECREF(r);
         if (!PyErr_Occurred())
-            PyErr_SetString(errors.ValueTooLargeError,
+            PyErr_SetString(cachee_state()->ValueTooLargeError,
                             "the structured dtype's description is too long to store");
         return -1;
     }
@@ -314,7 +314,7 @@ Py_ssize_t meta_encode(PyObject *obj, uint8_t *meta, size_t cap) {
     size_t need = 4 + (size_t)slen + 8 * (size_t)ndim;
     if (need > cap) {
         Py_DECREF(dstr);
-        PyErr_SetString(errors.ValueTooLargeError, "array metadata too long");
+        PyErr_SetString(cachee_state()->ValueTooLargeError, "array metadata too long");
         return -1;
     }
     meta[0] = META_MAGIC0;
@@ -384,7 +384,7 @@ static int decode_structured(const uint8_t *m, uint32_t meta_len, uint64_t len,
     }
     return 0;
 corrupt:
-    PyErr_SetString(errors.CorruptRegionError,
+    PyErr_SetString(cachee_state()->CorruptRegionError,
                     "stored structured-array metadata is malformed");
     return -1;
 }
@@ -418,7 +418,7 @@ static int decode_compact(const uint8_t *m, uint32_t meta_len, uint64_t len,
     dtype_format(out->dtype, out->kind, out->itemsize, out->format, sizeof out->format);
     return 0;
 corrupt:
-    PyErr_SetString(errors.CorruptRegionError,
+    PyErr_SetString(cachee_state()->CorruptRegionError,
                     "stored array metadata is malformed or does not match the "
                     "value's length");
     return -1;
@@ -448,7 +448,7 @@ int meta_decode(const void *meta, uint32_t meta_len, uint64_t len,
     dtype_format(out->dtype, out->kind, out->itemsize, out->format, sizeof out->format);
     return 0;
 corrupt:
-    PyErr_SetString(errors.CorruptRegionError,
+    PyErr_SetString(cachee_state()->CorruptRegionError,
                     "stored array metadata is malformed or does not match the "
                     "value's length");
     return -1;
@@ -491,7 +491,7 @@ static int reinterpret(ValueLayout *l, uint64_t len, PyObject *shape,
         }
         Py_ssize_t isz = PyDataType_ELSIZE(d);
         if (len % (uint64_t)isz != 0) {
-            PyErr_Format(errors.MismatchError,
+            PyErr_Format(cachee_state()->MismatchError,
                          "value of %llu bytes is not a whole number of %zd-byte items",
                          (unsigned long long)len, isz);
             Py_DECREF(s);
@@ -521,7 +521,7 @@ static int reinterpret(ValueLayout *l, uint64_t len, PyObject *shape,
         if (ok && count > UINT64_MAX / (uint64_t)l->itemsize) ok = 0;
         if (!ok || count * (uint64_t)l->itemsize != len) {
             PyDimMem_FREE(dims.ptr);
-            PyErr_Format(errors.MismatchError,
+            PyErr_Format(cachee_state()->MismatchError,
                          "value of %llu bytes does not have shape %R",
                          (unsigned long long)len, shape);
             return -1;
@@ -545,7 +545,7 @@ int meta_check(ValueLayout *l, uint64_t len, PyObject *shape, PyObject *dtype) {
         }
         int same = PyArray_EquivTypes(want, (PyArray_Descr *)have);
         if (!same)
-            PyErr_Format(errors.MismatchError, "stored dtype is %S, not %S", have,
+            PyErr_Format(cachee_state()->MismatchError, "stored dtype is %S, not %S", have,
                          (PyObject *)want);
         Py_DECREF(have);
         Py_DECREF(want);
@@ -562,7 +562,7 @@ int meta_check(ValueLayout *l, uint64_t len, PyObject *shape, PyObject *dtype) {
             PyObject *stored = PyTuple_New(l->ndim);
             for (int i = 0; stored && i < l->ndim; i++)
                 PyTuple_SET_ITEM(stored, i, PyLong_FromLongLong(l->shape[i]));
-            PyErr_Format(errors.MismatchError, "stored shape is %S, not %R",
+            PyErr_Format(cachee_state()->MismatchError, "stored shape is %S, not %R",
                          stored ? stored : Py_None, shape);
             Py_XDECREF(stored);
             return -1;

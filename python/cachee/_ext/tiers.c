@@ -145,7 +145,7 @@ static void load_locked(void) {
 }
 
 static PyObject *raise_fork(void) {
-    PyErr_Format(errors.ForkError,
+    PyErr_Format(cachee_state()->ForkError,
                  "this process (pid %d) was forked from process %d after that process "
                  "had loaded cachee's tiers (libcachee.so, a Go runtime, which does not "
                  "survive fork()): L0 works here, the tiers cannot.  Configure the cache "
@@ -157,7 +157,7 @@ static PyObject *raise_fork(void) {
 }
 
 static PyObject *raise_unavailable(void) {
-    PyErr_Format(errors.TiersUnavailableError,
+    PyErr_Format(cachee_state()->TiersUnavailableError,
                  "l1_bytes needs libcachee.so (cachee's Go core), which could not be "
                  "loaded from %s: %s.  It is built by `pip install .` (or `python setup.py "
                  "build_ext --inplace`) when the Go toolchain (go 1.22+) is on PATH; "
@@ -175,7 +175,8 @@ static PyObject *raise_tier(cachee_t h, int code, const char *op) {
     switch (code) {
     case CACHEE_E_FORKED: return raise_fork();
     case CACHEE_E_HANDLE:
-        PyErr_SetString(errors.ClosedError, "operation on a closed SharedCache (tiers)");
+        PyErr_SetString(cachee_state()->ClosedError,
+                        "operation on a closed SharedCache (tiers)");
         return NULL;
     case CACHEE_E_INVALID:
         PyErr_Format(PyExc_ValueError, "%s: %s", op, msg[0] ? msg : "invalid argument");
@@ -184,8 +185,8 @@ static PyObject *raise_tier(cachee_t h, int code, const char *op) {
         PyErr_Format(PyExc_MemoryError, "%s: %s", op, msg[0] ? msg : "out of memory");
         return NULL;
     default:
-        PyErr_Format(errors.TierError, "%s failed (libcachee code %d): %s", op, code,
-                     msg[0] ? msg : "no message");
+        PyErr_Format(cachee_state()->TierError, "%s failed (libcachee code %d): %s", op,
+                     code, msg[0] ? msg : "no message");
         return NULL;
     }
 }
@@ -226,7 +227,7 @@ static int tier_handle(CacheObject *c, cachee_t *out) {
         return 0;
     }
     if (c->region == NULL || c->h == NULL) {
-        PyErr_SetString(errors.ClosedError, "operation on a closed SharedCache");
+        PyErr_SetString(cachee_state()->ClosedError, "operation on a closed SharedCache");
         return -1;
     }
     PyObject *pb = NULL;
@@ -286,7 +287,7 @@ static int tier_handle(CacheObject *c, cachee_t *out) {
         api.close(mine);
         Py_END_ALLOW_THREADS
         if (closed || c->tier_h == 0) {
-            PyErr_SetString(errors.ClosedError, "operation on a closed SharedCache");
+            PyErr_SetString(cachee_state()->ClosedError, "operation on a closed SharedCache");
             return -1;
         }
         *out = c->tier_h;
@@ -307,7 +308,8 @@ static int tier_handle(CacheObject *c, cachee_t *out) {
     if (!opened) {
         if (rc == CACHEE_E_FORKED) raise_fork();
         else
-            PyErr_Format(errors.TierError, "opening the tiers of %R failed (libcachee code "
+            PyErr_Format(cachee_state()->TierError,
+                         "opening the tiers of %R failed (libcachee code "
                          "%d): %s", c->region ? c->region->path : Py_None, rc, msg);
         return -1;
     }
@@ -394,12 +396,13 @@ PyObject *tiers_stats(CacheObject *c) {
         Py_XINCREF(tiers);
         Py_DECREF(doc);
         if (tiers == NULL) {
-            PyErr_SetString(errors.TierError, "tier statistics without a \"tiers\" list");
+            PyErr_SetString(cachee_state()->TierError,
+                            "tier statistics without a \"tiers\" list");
             return NULL;
         }
         return tiers;
     }
-    PyErr_SetString(errors.TierError, "tier statistics keep growing");
+    PyErr_SetString(cachee_state()->TierError, "tier statistics keep growing");
     return NULL;
 }
 
