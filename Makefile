@@ -131,7 +131,8 @@ bench-quick: build ## the same benchmarks, short (about two minutes), with the p
 	@bash bench/run.sh --quick
 
 .PHONY: lint
-lint: ## go vet, staticcheck, gofmt, C with -Werror
+lint: ## go vet, staticcheck, gofmt, C with -Werror, the cross-language tables agree
+	@$(PYTHON) tools/check_tables.py
 	$(GO) vet ./...
 	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
 	$$( $(GO) env GOPATH )/bin/staticcheck ./...
