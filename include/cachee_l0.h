@@ -38,7 +38,7 @@
  *   | small / main FIFO rings   |  2 x ring_cap x uint64
  *   | free stack                |  nsegs x uint32
  *   | ghost filter              |  ghost_n x uint32
- *   | key generations           |  gentab_n x uint32 (see KEY GENERATIONS)
+ *   | key generations           |  keygen_n x uint32 (see KEY GENERATIONS)
  *   +---------------------------+  shards_off
  *   | shards                    |  nshards x 256 B: lock, intent, counters
  *   +---------------------------+  index_off
@@ -315,12 +315,12 @@
  * that were not admitted into L0).  Another process may rewrite or delete
  * such a key meanwhile, and a later eviction may remove the new value from
  * L0: the copy outside must then not come back.  The key generation table
- * tells it: gentab_n (a power of two: 4 x ghost_n, 4 counters per entry the
- * index is sized for, but at most CACHEE_L0_GENTAB_MAX and at most
+ * tells it: keygen_n (a power of two: 4 x ghost_n, 4 counters per entry the
+ * index is sized for, but at most CACHEE_L0_KEYGEN_MAX and at most
  * max(1024, pow2_floor(region size / 128)), 1/32 of the region) 32-bit
  * counters at
- * gentab_off, the counter of a key being
- * CACHEE_L0_GENTAB_INDEX(hash, gentab_n).  Every cachee_l0_set and every
+ * keygen_off, the counter of a key being
+ * CACHEE_L0_KEYGEN_INDEX(hash, keygen_n).  Every cachee_l0_set and every
  * cachee_l0_delete (even of an absent key) increments the key's counter
  * (atomically, sequentially consistent, under the shard lock, before the new
  * entry is published); eviction, expiry, copy-forward and cachee_l0_promote
@@ -329,7 +329,7 @@
  * cachee_l0_generation_table) and treats the copy as current only while the
  * counter still has that value.  Keys sharing a counter invalidate each
  * other's copies (a spurious miss, never a stale hit): a copy outside L0
- * lives, on average, until gentab_n writes of other keys have happened
+ * lives, on average, until keygen_n writes of other keys have happened
  * (1/e of copies survive that many), so its lifetime is bounded by the
  * write rate of the whole region.  A copy is wrongly kept only if exactly
  * a multiple of 2^32 writes of its counter's keys happen between two of its
@@ -879,7 +879,7 @@ uint32_t cachee_l0_generation(const cachee_l0 *h, uint64_t key_hash);
 
 /** The key generation table, read-only (PROT_READ mapping): *count (if not
  *  NULL) gets its length, a power of two; the counter of a key is at
- *  CACHEE_L0_GENTAB_INDEX(key_hash, *count).  Read it with atomic loads.
+ *  CACHEE_L0_KEYGEN_INDEX(key_hash, *count).  Read it with atomic loads.
  *  Valid until cachee_l0_close.  NULL for a NULL handle. */
 const uint32_t *cachee_l0_generation_table(const cachee_l0 *h,
                                            uint32_t *count);
@@ -943,6 +943,77 @@ typedef void (*cachee_l0_evict_fn)(void *arg, const cachee_l0_evicted *e);
  *  synchronised with calls in flight: set it before other threads use the
  *  handle, or while none does.  Returns 0 or CACHEE_L0_E_INVAL (NULL h). */
 int cachee_l0_set_evict_hook(cachee_l0 *h, cachee_l0_evict_fn fn, void *arg);
+
+/* ======================================================================
+ * EVICTION QUEUE: a ready-made hook
+ *
+ * What a tier engine does with the hook (demotion): copy every record its
+ * process's writes evict into a bounded queue, and move the copies into a
+ * slower tier after the write returns, outside the shard lock.  A queue is
+ * process-private memory; cachee_l0_evq_hook is its hook:
+ *
+ *     q = cachee_l0_evq_new(64 << 20);
+ *     cachee_l0_set_evict_hook(h, cachee_l0_evq_hook, q);
+ *     ... writes ...
+ *     if (cachee_l0_evq_pending(q)) {
+ *         cachee_l0_evrec *list = cachee_l0_evq_take(q, &n);
+ *         ... use the records ...
+ *         cachee_l0_evq_release(q, list);
+ *     }
+ *
+ * Past cap_bytes of records waiting (each counts its key, metadata, value
+ * and ~48 bytes), or when memory cannot be had, a record is dropped and
+ * counted.  The hook takes the queue's mutex for a few instructions; a
+ * process forked while another thread held it must not call the hook in the
+ * child (deactivate the queue there, or do not call it, as the Python
+ * extension does).  Every function is safe to call from any thread, except
+ * cachee_l0_evq_free, which must come after the hook is unset.
+ * ====================================================================== */
+
+/** One record in an eviction queue: data holds the key, then the metadata,
+ *  then the value. */
+typedef struct cachee_l0_evrec {
+    struct cachee_l0_evrec *next; /**< the next (newer) record, or NULL */
+    uint64_t key_hash;            /**< cachee_l0_hash of the key */
+    int64_t expires_ns;           /**< absolute expiry, 0 = never */
+    uint32_t generation;          /**< the key's generation at eviction */
+    uint32_t key_len;
+    uint32_t meta_len;
+    uint32_t reserved_;
+    uint64_t value_len;
+    unsigned char data[];
+} cachee_l0_evrec;
+
+/** A bounded queue of evicted records. Opaque. */
+typedef struct cachee_l0_evq cachee_l0_evq;
+
+/** Counters of an eviction queue. */
+typedef struct cachee_l0_evq_stats {
+    uint64_t queued;  /**< records copied in so far */
+    uint64_t dropped; /**< records not kept: the queue was full, or no memory */
+    uint64_t bytes;   /**< bytes of the records waiting */
+    uint64_t cap;     /**< the bound given to cachee_l0_evq_new */
+} cachee_l0_evq_stats;
+
+/** A new, empty, active queue bounded by cap_bytes; NULL if cap_bytes is 0
+ *  or memory is short. */
+cachee_l0_evq *cachee_l0_evq_new(uint64_t cap_bytes);
+/** The hook (a cachee_l0_evict_fn whose arg is the queue): copies e into
+ *  the queue, or counts a drop.  Does nothing while the queue is inactive. */
+void cachee_l0_evq_hook(void *q, const cachee_l0_evicted *e);
+/** Start (1) or stop (0) queueing; lock-free. */
+void cachee_l0_evq_set_active(cachee_l0_evq *q, int active);
+/** 1 if records are waiting; lock-free, cheap enough for every write. */
+int cachee_l0_evq_pending(const cachee_l0_evq *q);
+/** Detach every waiting record, oldest first (follow next); *count (if not
+ *  NULL) gets their number.  NULL when none wait. */
+cachee_l0_evrec *cachee_l0_evq_take(cachee_l0_evq *q, size_t *count);
+/** Free a list from cachee_l0_evq_take and give its bytes back to q. */
+void cachee_l0_evq_release(cachee_l0_evq *q, cachee_l0_evrec *list);
+/** Fill *out. */
+void cachee_l0_evq_stats_get(cachee_l0_evq *q, cachee_l0_evq_stats *out);
+/** Free the queue and any record still waiting (unset the hook first). */
+void cachee_l0_evq_free(cachee_l0_evq *q);
 
 /* ======================================================================
  * Statistics and checking
@@ -1124,9 +1195,9 @@ int cachee_l0_load_held(cachee_l0 *h, uint64_t key_hash, int *held);
 
 /** Largest number of key generation counters (see KEY GENERATIONS):
  *  4 Mi counters, 16 MiB. */
-#define CACHEE_L0_GENTAB_MAX (1u << 22)
+#define CACHEE_L0_KEYGEN_MAX (1u << 22)
 /** The counter of a key hash in a table of n (a power of two) counters. */
-#define CACHEE_L0_GENTAB_INDEX(hash, n) \
+#define CACHEE_L0_KEYGEN_INDEX(hash, n) \
     ((uint32_t)(((uint64_t)(hash) >> 24) & ((uint64_t)(n) - 1)))
 /** Value of the ready mark once a region is fully initialised. */
 #define CACHEE_L0_READY_MARK 0x52454459u /* "REDY" */
@@ -1221,8 +1292,8 @@ struct cachee_l0_shm_header {
     uint64_t slots_off, pins_off, segs_off, gens_off;
     uint64_t rings_off, free_off, ghost_off, shards_off;
     uint64_t index_off, arena_off;
-    uint64_t gentab_n;        /**< key generation counters (power of two) */
-    uint64_t gentab_off;      /**< their offset */
+    uint64_t keygen_n;        /**< key generation counters (power of two) */
+    uint64_t keygen_off;      /**< their offset */
     /* -- global state, under global_lock (cache lines 4+) -- */
     pthread_mutex_t global_lock __attribute__((aligned(64)));
     uint64_t seal_seq __attribute__((aligned(64))); /**< next seal number */

@@ -43,42 +43,43 @@ package l0
 #cgo noescape cachee_l0_check
 #cgo nocallback cachee_l0_check
 #cgo nocallback cachee_l0_reap
-#cgo noescape l0go_get
-#cgo nocallback l0go_get
-#cgo noescape l0go_set
-#cgo nocallback l0go_set
-#cgo noescape l0go_delete
-#cgo nocallback l0go_delete
-#cgo noescape l0go_contains
-#cgo nocallback l0go_contains
-#cgo noescape l0go_hash
-#cgo nocallback l0go_hash
+#cgo noescape bind_get
+#cgo nocallback bind_get
+#cgo noescape bind_set
+#cgo nocallback bind_set
+#cgo noescape bind_delete
+#cgo nocallback bind_delete
+#cgo noescape bind_contains
+#cgo nocallback bind_contains
+#cgo noescape bind_hash
+#cgo nocallback bind_hash
 
 #include <stdint.h>
 #include <stdlib.h>
 #include "cachee_l0.h"
 
-// The wrappers below take keys, values and metadata as Go strings
+// The wrappers below (bind_*: the C half of this binding) take keys,
+// values and metadata as Go strings
 // (_GoString_, built without a copy over the caller's byte slices): cgo does
 // not check a string argument for Go pointers (a string holds none), which
 // saves its pointer check (several ns) per argument on the hot paths.
 // Results come back by value for the same reason.  None of them keeps a
 // pointer after it returns.
 
-static inline const void *l0go_ptr(_GoString_ s) {
+static inline const void *bind_ptr(_GoString_ s) {
 	return _GoStringLen(s) ? (const void *)_GoStringPtr(s) : NULL;
 }
 
 // What a copying read reports.
-typedef struct l0go_res {
+typedef struct bind_res {
 	int rc;
 	uint32_t meta_len;
 	uint64_t value_len;
 	uint64_t version;
 	int64_t expires_ns;
-} l0go_res;
+} bind_res;
 
-static l0go_res l0go_get(cachee_l0 *h, _GoString_ key, void *buf, size_t cap,
+static bind_res bind_get(cachee_l0 *h, _GoString_ key, void *buf, size_t cap,
                          void *meta, size_t meta_cap) {
 	cachee_l0_item it;
 	it.value_len = 0;
@@ -87,8 +88,8 @@ static l0go_res l0go_get(cachee_l0 *h, _GoString_ key, void *buf, size_t cap,
 	it.meta_buf = meta;
 	it.meta_cap = (uint32_t)meta_cap;
 	it.meta_len = 0;
-	l0go_res r;
-	r.rc = cachee_l0_get(h, l0go_ptr(key), _GoStringLen(key), buf, cap, &it);
+	bind_res r;
+	r.rc = cachee_l0_get(h, bind_ptr(key), _GoStringLen(key), buf, cap, &it);
 	r.meta_len = it.meta_len;
 	r.value_len = it.value_len;
 	r.version = it.version;
@@ -96,23 +97,23 @@ static l0go_res l0go_get(cachee_l0 *h, _GoString_ key, void *buf, size_t cap,
 	return r;
 }
 
-static int l0go_set(cachee_l0 *h, _GoString_ key, _GoString_ value,
+static int bind_set(cachee_l0 *h, _GoString_ key, _GoString_ value,
                     _GoString_ meta, uint64_t ttl_ns, uint32_t flags) {
-	return cachee_l0_set(h, l0go_ptr(key), _GoStringLen(key), l0go_ptr(value),
-	                     _GoStringLen(value), l0go_ptr(meta),
+	return cachee_l0_set(h, bind_ptr(key), _GoStringLen(key), bind_ptr(value),
+	                     _GoStringLen(value), bind_ptr(meta),
 	                     _GoStringLen(meta), ttl_ns, flags);
 }
 
-static int l0go_delete(cachee_l0 *h, _GoString_ key) {
-	return cachee_l0_delete(h, l0go_ptr(key), _GoStringLen(key));
+static int bind_delete(cachee_l0 *h, _GoString_ key) {
+	return cachee_l0_delete(h, bind_ptr(key), _GoStringLen(key));
 }
 
-static int l0go_contains(cachee_l0 *h, _GoString_ key) {
-	return cachee_l0_contains(h, l0go_ptr(key), _GoStringLen(key));
+static int bind_contains(cachee_l0 *h, _GoString_ key) {
+	return cachee_l0_contains(h, bind_ptr(key), _GoStringLen(key));
 }
 
-static uint64_t l0go_hash(_GoString_ b) {
-	return cachee_l0_hash(l0go_ptr(b), _GoStringLen(b));
+static uint64_t bind_hash(_GoString_ b) {
+	return cachee_l0_hash(bind_ptr(b), _GoStringLen(b));
 }
 */
 import "C"
@@ -135,8 +136,8 @@ type Region struct {
 	h      *C.cachee_l0
 	closed atomic.Bool
 	info   Info
-	gens   gentab      // key generation table (gentab.go)
-	evq    *evictQueue // nil until EnableEvictions (gentab.go)
+	gens   keyGens     // key generation table (keygen.go)
+	evq    *evictQueue // nil until EnableEvictions (keygen.go)
 }
 
 // bptr returns a pointer to the first byte of b for C, or nil when b is
@@ -245,7 +246,7 @@ func Open(path string, opts Options) (*Region, error) {
 		HugeTLBFS:   ci.hugetlbfs != 0,
 		Path:        C.GoString(&ci.path[0]),
 	}
-	r.initGentab()
+	r.initKeyGens()
 	return r, nil
 }
 
@@ -292,7 +293,7 @@ func Hash(b []byte) uint64 { return xxh3.Hash(b) }
 // hashC is Hash computed by the engine's libxxhash (for the tests that pin
 // the two to each other).
 func hashC(b []byte) uint64 {
-	return uint64(C.l0go_hash(str(b)))
+	return uint64(C.bind_hash(str(b)))
 }
 
 // Info returns the sizes and limits of the region (recorded at Open; still
@@ -358,7 +359,7 @@ func (r *Region) Get(key, dst []byte) ([]byte, error) {
 	buf := dst[:cap(dst)]
 	if len(buf) == 0 {
 		var local [localValue]byte
-		res := C.l0go_get(r.h, str(key), unsafe.Pointer(&local[0]), localValue, nil, 0)
+		res := C.bind_get(r.h, str(key), unsafe.Pointer(&local[0]), localValue, nil, 0)
 		if res.rc == 0 {
 			return append(dst[:0], local[:res.value_len]...), nil
 		}
@@ -368,7 +369,7 @@ func (r *Region) Get(key, dst []byte) ([]byte, error) {
 		buf = make([]byte, res.value_len)
 	}
 	for {
-		res := C.l0go_get(r.h, str(key), unsafe.Pointer(&buf[0]), C.size_t(len(buf)), nil, 0)
+		res := C.bind_get(r.h, str(key), unsafe.Pointer(&buf[0]), C.size_t(len(buf)), nil, 0)
 		if res.rc == 0 {
 			return buf[:res.value_len], nil
 		}
@@ -402,7 +403,7 @@ func (r *Region) GetItem(key, dst, metaDst []byte) (Item, error) {
 func (r *Region) getItem(key, dst, metaDst []byte) (Item, error) {
 	buf, mbuf := dst[:cap(dst)], metaDst[:cap(metaDst)]
 	for {
-		res := C.l0go_get(r.h, str(key), bptr(buf), C.size_t(len(buf)), bptr(mbuf), C.size_t(len(mbuf)))
+		res := C.bind_get(r.h, str(key), bptr(buf), C.size_t(len(buf)), bptr(mbuf), C.size_t(len(mbuf)))
 		if res.rc == 0 {
 			it := Item{Value: buf[:res.value_len], Meta: mbuf[:res.meta_len], Version: uint64(res.version)}
 			if res.expires_ns != 0 {
@@ -441,7 +442,7 @@ func (r *Region) getItemLocal(key, dst, metaDst []byte) (Item, error) {
 		if localM {
 			mp, mn = unsafe.Pointer(&lm[0]), localMeta
 		}
-		res := C.l0go_get(r.h, str(key), vp, C.size_t(vn), mp, C.size_t(mn))
+		res := C.bind_get(r.h, str(key), vp, C.size_t(vn), mp, C.size_t(mn))
 		if rc := res.rc; rc == 0 {
 			it := Item{Version: uint64(res.version)}
 			if localV {
@@ -481,7 +482,7 @@ func (r *Region) Contains(key []byte) (bool, error) {
 	if r.closed.Load() {
 		return false, ErrClosed
 	}
-	rc := C.l0go_contains(r.h, str(key))
+	rc := C.bind_contains(r.h, str(key))
 	if rc >= 0 {
 		return rc == 1, nil
 	}
@@ -509,7 +510,7 @@ func (r *Region) Set(key, value []byte) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	rc := C.l0go_set(r.h, str(key), str(value), "", 0, 0)
+	rc := C.bind_set(r.h, str(key), str(value), "", 0, 0)
 	if rc == 0 {
 		return nil
 	}
@@ -531,7 +532,7 @@ func (r *Region) SetWith(key, value []byte, o SetOptions) error {
 	if o.IfAbsent {
 		flags = C.CACHEE_L0_IF_ABSENT
 	}
-	rc := C.l0go_set(r.h, str(key), str(value), str(o.Meta), C.uint64_t(o.TTL), flags)
+	rc := C.bind_set(r.h, str(key), str(value), str(o.Meta), C.uint64_t(o.TTL), flags)
 	if rc == 0 {
 		return nil
 	}
@@ -545,7 +546,7 @@ func (r *Region) Delete(key []byte) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	rc := C.l0go_delete(r.h, str(key))
+	rc := C.bind_delete(r.h, str(key))
 	if rc == 0 {
 		return nil
 	}

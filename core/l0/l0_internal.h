@@ -83,7 +83,7 @@ typedef struct l0_geom {
     uint64_t max_procs, ring_cap, ghost_n;
     uint64_t slots_off, pins_off, segs_off, gens_off, rings_off, free_off;
     uint64_t ghost_off, shards_off, index_off, arena_off;
-    uint64_t gentab_n, gentab_off; /* key generation table */
+    uint64_t keygen_n, keygen_off; /* key generation table */
     uint64_t arena_size;   /* nsegs * seg_size */
     uint64_t arena_units;  /* arena_size / 64: bound of an entry's loc */
     uint64_t record_max;   /* largest record (an extent of nsegs/4) */
@@ -218,12 +218,12 @@ static inline uint32_t *l0_free_stack(const cachee_l0 *h) {
 static inline uint32_t *l0_ghost(const cachee_l0 *h) {
     return (uint32_t *)(h->rw + h->g.ghost_off);
 }
-static inline uint32_t *l0_gentab(const cachee_l0 *h) {
-    return (uint32_t *)(h->rw + h->g.gentab_off);
+static inline uint32_t *l0_keygens(const cachee_l0 *h) {
+    return (uint32_t *)(h->rw + h->g.keygen_off);
 }
 /* The generation counter of a key hash (see KEY GENERATIONS). */
 static inline uint32_t *l0_gen_of(const cachee_l0 *h, uint64_t hash) {
-    return &l0_gentab(h)[CACHEE_L0_GENTAB_INDEX(hash, h->g.gentab_n)];
+    return &l0_keygens(h)[CACHEE_L0_KEYGEN_INDEX(hash, h->g.keygen_n)];
 }
 static inline struct cachee_l0_shm_shard *l0_shard(const cachee_l0 *h,
                                                    uint64_t i) {

@@ -36,8 +36,8 @@ static void place_tables(l0_geom *g, uint64_t arena_align) {
     g->rings_off = align_up(g->gens_off + g->nsegs * 4, 64);
     g->free_off = align_up(g->rings_off + 2 * g->ring_cap * 8, 64);
     g->ghost_off = align_up(g->free_off + g->nsegs * 4, 64);
-    g->gentab_off = align_up(g->ghost_off + g->ghost_n * 4, 64);
-    g->shards_off = align_up(g->gentab_off + g->gentab_n * 4, 4096);
+    g->keygen_off = align_up(g->ghost_off + g->ghost_n * 4, 64);
+    g->shards_off = align_up(g->keygen_off + g->keygen_n * 4, 4096);
     g->index_off = align_up(g->shards_off + g->nshards * L0_SHARD_BYTES, 4096);
     g->arena_off = align_up(
         g->index_off + g->nshards * g->shard_slots * L0_ENTRY_BYTES,
@@ -85,10 +85,10 @@ int l0_layout(const l0_params *p, l0_geom *g) {
      * as often as a write lands on their counter.  At most 1/32 of the
      * region (a small region with a large index would otherwise give a
      * quarter of its bytes to the table). */
-    uint64_t gentab_cap = pow2_floor(p->size / 128);
-    if (gentab_cap > CACHEE_L0_GENTAB_MAX) gentab_cap = CACHEE_L0_GENTAB_MAX;
-    if (gentab_cap < 1024) gentab_cap = 1024;
-    g->gentab_n = 4 * g->ghost_n < gentab_cap ? 4 * g->ghost_n : gentab_cap;
+    uint64_t keygen_cap = pow2_floor(p->size / 128);
+    if (keygen_cap > CACHEE_L0_KEYGEN_MAX) keygen_cap = CACHEE_L0_KEYGEN_MAX;
+    if (keygen_cap < 1024) keygen_cap = 1024;
+    g->keygen_n = 4 * g->ghost_n < keygen_cap ? 4 * g->ghost_n : keygen_cap;
 
     uint64_t arena_align = p->seg_size < (2u << 20) ? p->seg_size : (2u << 20);
     if (p->hugetlb_page > arena_align) arena_align = p->hugetlb_page;

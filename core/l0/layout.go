@@ -6,7 +6,7 @@ package l0
 
 #define L0GO_OFF(t, f) ((long long)offsetof(struct t, f))
 
-static void l0go_layout(long long *o) {
+static void bind_layout(long long *o) {
 	o[0] = L0GO_OFF(cachee_l0_shm_header, format);
 	o[1] = L0GO_OFF(cachee_l0_shm_header, region_size);
 	o[2] = L0GO_OFF(cachee_l0_shm_header, ready);
@@ -48,7 +48,7 @@ import "C"
 // the tests and fuzz targets that damage regions on purpose use it.
 func shmLayout() map[string]int64 {
 	var o [32]C.longlong
-	C.l0go_layout(&o[0])
+	C.bind_layout(&o[0])
 	names := []string{
 		"hdr.format", "hdr.region_size", "hdr.ready", "hdr.seg_size",
 		"hdr.nsegs", "hdr.nshards", "hdr.shard_slots", "hdr.max_procs",

@@ -1,12 +1,12 @@
 package l0
 
 /*
-#cgo noescape l0go_get_pinned
-#cgo nocallback l0go_get_pinned
-#cgo noescape l0go_release
-#cgo nocallback l0go_release
-#cgo noescape l0go_get_many
-#cgo nocallback l0go_get_many
+#cgo noescape bind_get_pinned
+#cgo nocallback bind_get_pinned
+#cgo noescape bind_release
+#cgo nocallback bind_release
+#cgo noescape bind_get_many
+#cgo nocallback bind_get_many
 
 #include <stddef.h>
 #include <string.h>
@@ -14,20 +14,20 @@ package l0
 
 // A pinned read with the view returned by value, and a release taking it by
 // value (see the wrappers of l0.go: no cgo pointer checks on the hot path).
-typedef struct l0go_pin {
+typedef struct bind_pin {
 	int rc;
 	cachee_l0_view v;
-} l0go_pin;
+} bind_pin;
 
-static l0go_pin l0go_get_pinned(cachee_l0 *h, _GoString_ key) {
-	l0go_pin p;
+static bind_pin bind_get_pinned(cachee_l0 *h, _GoString_ key) {
+	bind_pin p;
 	const void *k = _GoStringLen(key) ? (const void *)_GoStringPtr(key) : NULL;
 	p.rc = cachee_l0_get_pinned(h, k, _GoStringLen(key), &p.v);
 	return p;
 }
 
 // The view arrives as the bytes of the Go copy (a string: no pointer check).
-static int l0go_release(cachee_l0 *h, _GoString_ view) {
+static int bind_release(cachee_l0 *h, _GoString_ view) {
 	cachee_l0_view v;
 	if (_GoStringLen(view) != sizeof v) return CACHEE_L0_E_INVAL;
 	memcpy(&v, _GoStringPtr(view), sizeof v);
@@ -37,7 +37,7 @@ static int l0go_release(cachee_l0 *h, _GoString_ view) {
 // cachee_l0_get_many over keys laid end to end in one buffer (Go may not
 // hand C an array of Go pointers without pinning each of them).  Never
 // fails as a whole: an error of a chunk is reported for each of its keys.
-static void l0go_get_many(cachee_l0 *h, size_t n, const unsigned char *keybuf,
+static void bind_get_many(cachee_l0 *h, size_t n, const unsigned char *keybuf,
                           const size_t *key_lens, cachee_l0_view *views,
                           int *results) {
 	enum { CHUNK = 64 };
@@ -128,7 +128,7 @@ func (p *Pinned) Release() error {
 		return ErrClosed
 	}
 	view := unsafe.String((*byte)(unsafe.Pointer(&p.view)), unsafe.Sizeof(p.view))
-	rc := C.l0go_release(p.r.h, view)
+	rc := C.bind_release(p.r.h, view)
 	if rc == 0 {
 		return nil
 	}
@@ -143,7 +143,7 @@ func (r *Region) GetPinned(key []byte) (*Pinned, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
-	res := C.l0go_get_pinned(r.h, str(key))
+	res := C.bind_get_pinned(r.h, str(key))
 	if res.rc != 0 {
 		return nil, codeErr(res.rc)
 	}
@@ -182,7 +182,7 @@ func (r *Region) GetMany(keys [][]byte) (pinned []*Pinned, errs []error) {
 	}
 	views := make([]C.cachee_l0_view, n)
 	results := make([]C.int, n)
-	C.l0go_get_many(r.h, C.size_t(n), (*C.uchar)(bptr(keybuf)), &lens[0],
+	C.bind_get_many(r.h, C.size_t(n), (*C.uchar)(bptr(keybuf)), &lens[0],
 		&views[0], &results[0])
 	hits := 0
 	for i := range results {

@@ -128,8 +128,8 @@ static void fill_header(struct cachee_l0_shm_header *hd, const l0_geom *g,
     hd->shards_off = g->shards_off;
     hd->index_off = g->index_off;
     hd->arena_off = g->arena_off;
-    hd->gentab_n = g->gentab_n;
-    hd->gentab_off = g->gentab_off;
+    hd->keygen_n = g->keygen_n;
+    hd->keygen_off = g->keygen_off;
 }
 
 /* Initialise locks and tables of a freshly reserved (zeroed) region. */
@@ -483,8 +483,8 @@ static int attach(int fd, const char *full, const cachee_l0_options *o,
         g.gens_off != copy.gens_off || g.rings_off != copy.rings_off ||
         g.free_off != copy.free_off || g.ghost_off != copy.ghost_off ||
         g.shards_off != copy.shards_off || g.index_off != copy.index_off ||
-        g.arena_off != copy.arena_off || g.gentab_n != copy.gentab_n ||
-        g.gentab_off != copy.gentab_off)
+        g.arena_off != copy.arena_off || g.keygen_n != copy.keygen_n ||
+        g.keygen_off != copy.keygen_off)
         return CACHEE_L0_E_CORRUPT;
 
     cachee_l0 *h = calloc(1, sizeof *h);

@@ -473,145 +473,61 @@ PyObject *tiers_goroutines(PyObject *mod, PyObject *unused) {
 
 /* ------------------------------------------------------------ demotion */
 
-/* One evicted record, copied by the hook: key, meta, value follow. */
-typedef struct DemoteNode {
-    struct DemoteNode *next;
-    int64_t expires_ns;
-    uint32_t gen;
-    uint32_t key_len, meta_len;
-    size_t value_len;
-    unsigned char data[];
-} DemoteNode;
-
+/* The engine's eviction queue (EVICTION QUEUE in cachee_l0.h), plus what
+ * only the extension counts. */
 struct DemoteQueue {
-    pthread_mutex_t mu;  /* never taken in a fork child (see demote_hook) */
-    DemoteNode *head, *tail;
-    size_t n, bytes, cap;
-    int active;          /* atomic: queue records (tiers loaded here) */
-    int pending;         /* atomic: head != NULL */
-    uint64_t queued, dropped, demoted, failed; /* atomic counters */
+    cachee_l0_evq *q;
+    uint64_t demoted, failed; /* atomic */
 };
 
 #define DEMOTE_CAP_MIN (8u << 20)
 #define DEMOTE_CAP_MAX (64u << 20)
 
-static size_t node_size(size_t kl, size_t ml, size_t vl) {
-    return sizeof(DemoteNode) + kl + ml + vl;
-}
-
 /* The eviction hook: runs on the evicting thread, under an L0 shard lock,
- * maybe without the GIL.  No Python, no libcachee, no cachee_l0 call: copy
- * and queue, or count a drop. */
+ * maybe without the GIL.  A fork child (whose copy of the queue's mutex may
+ * be held by a thread that no longer exists) never gets past the first
+ * line; elsewhere the engine's hook copies the record or counts a drop. */
 static void demote_hook(void *arg, const cachee_l0_evicted *e) {
-    struct DemoteQueue *q = arg;
-    /* A fork child (whose copy of mu may be held by a thread that no longer
-     * exists) never gets past here. */
-    if (tier_forked || !__atomic_load_n(&q->active, __ATOMIC_ACQUIRE)) return;
-    size_t n = node_size(e->key_len, e->meta_len, e->value_len);
-    pthread_mutex_lock(&q->mu);
-    int ok = q->active && q->bytes + n <= q->cap;
-    if (ok) q->bytes += n;
-    pthread_mutex_unlock(&q->mu);
-    if (!ok) {
-        __atomic_add_fetch(&q->dropped, 1, __ATOMIC_RELAXED);
-        return;
-    }
-    DemoteNode *nd = malloc(n);
-    if (nd != NULL) {
-        nd->next = NULL;
-        nd->expires_ns = e->expires_ns;
-        nd->gen = e->generation; /* captured under the shard lock */
-        nd->key_len = (uint32_t)e->key_len;
-        nd->meta_len = (uint32_t)e->meta_len;
-        nd->value_len = e->value_len;
-        memcpy(nd->data, e->key, e->key_len);
-        if (e->meta_len) memcpy(nd->data + e->key_len, e->meta, e->meta_len);
-        if (e->value_len)
-            memcpy(nd->data + e->key_len + e->meta_len, e->value, e->value_len);
-    }
-    pthread_mutex_lock(&q->mu);
-    if (nd != NULL && q->active) {
-        if (q->tail) q->tail->next = nd;
-        else q->head = nd;
-        q->tail = nd;
-        q->n++;
-        __atomic_store_n(&q->pending, 1, __ATOMIC_RELEASE);
-        pthread_mutex_unlock(&q->mu);
-        __atomic_add_fetch(&q->queued, 1, __ATOMIC_RELAXED);
-        return;
-    }
-    q->bytes -= n; /* no memory, or stopped meanwhile */
-    pthread_mutex_unlock(&q->mu);
-    free(nd);
-    __atomic_add_fetch(&q->dropped, 1, __ATOMIC_RELAXED);
+    if (tier_forked) return;
+    cachee_l0_evq_hook(((struct DemoteQueue *)arg)->q, e);
 }
 
 int tiers_demote_setup(CacheObject *c) {
     RegionObject *r = c->region;
     if (r == NULL || r->demoteq != NULL) return 0;
-    struct DemoteQueue *q = calloc(1, sizeof *q);
-    if (q == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    pthread_mutex_init(&q->mu, NULL);
     uint64_t cap = c->l1_bytes / 4;
     if (cap < DEMOTE_CAP_MIN) cap = DEMOTE_CAP_MIN;
     if (cap > DEMOTE_CAP_MAX) cap = DEMOTE_CAP_MAX;
-    q->cap = (size_t)cap;
-    r->demoteq = q;
+    struct DemoteQueue *dq = calloc(1, sizeof *dq);
+    if (dq == NULL || (dq->q = cachee_l0_evq_new(cap)) == NULL) {
+        free(dq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    cachee_l0_evq_set_active(dq->q, 0); /* until the tiers are loaded here */
+    r->demoteq = dq;
     /* The handle was opened by this constructor: no other thread uses it
      * yet, as cachee_l0_set_evict_hook requires. */
-    cachee_l0_set_evict_hook(r->h, demote_hook, q);
+    cachee_l0_set_evict_hook(r->h, demote_hook, dq);
     return 0;
 }
 
 /* The tiers of c were just opened here: start queueing. */
 static void demote_activate(CacheObject *c) {
-    struct DemoteQueue *q = c->region ? c->region->demoteq : NULL;
-    if (q == NULL || tier_forked) return;
-    pthread_mutex_lock(&q->mu);
-    __atomic_store_n(&q->active, 1, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&q->mu);
-}
-
-static DemoteNode *demote_take(struct DemoteQueue *q, size_t *n) {
-    pthread_mutex_lock(&q->mu);
-    DemoteNode *head = q->head;
-    *n = q->n;
-    q->head = q->tail = NULL;
-    q->n = 0;
-    __atomic_store_n(&q->pending, 0, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&q->mu);
-    return head;
-}
-
-static void demote_release(struct DemoteQueue *q, DemoteNode *head) {
-    size_t bytes = 0;
-    while (head) {
-        DemoteNode *next = head->next;
-        bytes += node_size(head->key_len, head->meta_len, head->value_len);
-        free(head);
-        head = next;
-    }
-    if (bytes) {
-        pthread_mutex_lock(&q->mu);
-        q->bytes -= bytes;
-        pthread_mutex_unlock(&q->mu);
-    }
+    struct DemoteQueue *dq = c->region ? c->region->demoteq : NULL;
+    if (dq == NULL || tier_forked) return;
+    cachee_l0_evq_set_active(dq->q, 1);
 }
 
 void tiers_demote_drain(CacheObject *c, int force) {
     RegionObject *r = c->region;
-    struct DemoteQueue *q = r ? r->demoteq : NULL;
-    if (q == NULL || !__atomic_load_n(&q->pending, __ATOMIC_ACQUIRE)) return;
+    struct DemoteQueue *dq = r ? r->demoteq : NULL;
+    if (dq == NULL || !cachee_l0_evq_pending(dq->q)) return;
     if (!tiers_loaded(c)) return; /* closed, or a fork child: leave it */
     if (!force) {
-        size_t bytes;
-        pthread_mutex_lock(&q->mu);
-        bytes = q->bytes;
-        pthread_mutex_unlock(&q->mu);
-        if (bytes < q->cap / 2) return;
+        cachee_l0_evq_stats st;
+        cachee_l0_evq_stats_get(dq->q, &st);
+        if (st.bytes < st.cap / 2) return;
     }
     cachee_t h = c->tier_h;
     Py_INCREF(r); /* the queue lives as long as the region */
@@ -619,20 +535,20 @@ void tiers_demote_drain(CacheObject *c, int force) {
     size_t stored = 0;
     Py_BEGIN_ALLOW_THREADS
     size_t n;
-    DemoteNode *head = demote_take(q, &n);
+    cachee_l0_evrec *list = cachee_l0_evq_take(dq->q, &n);
     cachee_record *recs = n ? malloc(n * sizeof *recs) : NULL;
     if (recs != NULL) {
         size_t i = 0;
-        for (DemoteNode *nd = head; nd && i < n; nd = nd->next, i++) {
+        for (cachee_l0_evrec *e = list; e && i < n; e = e->next, i++) {
             cachee_record *rec = &recs[i];
-            rec->key = nd->data;
-            rec->key_len = nd->key_len;
-            rec->meta = nd->meta_len ? nd->data + nd->key_len : NULL;
-            rec->meta_len = nd->meta_len;
-            rec->value = nd->value_len ? nd->data + nd->key_len + nd->meta_len : NULL;
-            rec->value_len = nd->value_len;
-            rec->expires_ns = nd->expires_ns;
-            rec->generation = nd->gen;
+            rec->key = e->data;
+            rec->key_len = e->key_len;
+            rec->meta = e->meta_len ? e->data + e->key_len : NULL;
+            rec->meta_len = e->meta_len;
+            rec->value = e->value_len ? e->data + e->key_len + e->meta_len : NULL;
+            rec->value_len = e->value_len;
+            rec->expires_ns = e->expires_ns;
+            rec->generation = e->generation;
             rec->reserved_ = 0;
         }
         rc = api.demote(h, recs, i, &stored);
@@ -640,56 +556,43 @@ void tiers_demote_drain(CacheObject *c, int force) {
     } else if (n) {
         rc = CACHEE_E_NOMEM;
     }
-    demote_release(q, head);
+    cachee_l0_evq_release(dq->q, list);
     Py_END_ALLOW_THREADS
-    __atomic_add_fetch(&q->demoted, stored, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&dq->demoted, stored, __ATOMIC_RELAXED);
     /* CACHEE_E_HANDLE: closed by another thread meanwhile. */
     if (rc != CACHEE_OK && rc != CACHEE_E_HANDLE)
-        __atomic_add_fetch(&q->failed, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&dq->failed, 1, __ATOMIC_RELAXED);
     /* Last: a close() in another thread may have dropped every other
      * reference, and the queue dies with the region. */
     Py_DECREF(r);
 }
 
 void tiers_demote_stop(RegionObject *r) {
-    struct DemoteQueue *q = r ? r->demoteq : NULL;
-    if (q == NULL) return;
-    if (tier_forked) { /* mu may be held by a thread the child lacks */
-        __atomic_store_n(&q->active, 0, __ATOMIC_RELEASE);
-        return;
-    }
-    pthread_mutex_lock(&q->mu);
-    __atomic_store_n(&q->active, 0, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&q->mu);
-    size_t n;
-    demote_release(q, demote_take(q, &n));
+    struct DemoteQueue *dq = r ? r->demoteq : NULL;
+    if (dq == NULL) return;
+    cachee_l0_evq_set_active(dq->q, 0);
+    if (tier_forked) return; /* the mutex may be held by a thread the child lacks */
+    cachee_l0_evq_release(dq->q, cachee_l0_evq_take(dq->q, NULL));
 }
 
-void tiers_demote_free(struct DemoteQueue *q) {
-    if (q == NULL) return;
+void tiers_demote_free(struct DemoteQueue *dq) {
+    if (dq == NULL) return;
     if (tier_forked) return; /* leave the parent's copy alone (see stop) */
-    size_t n;
-    demote_release(q, demote_take(q, &n));
-    pthread_mutex_destroy(&q->mu);
-    free(q);
+    cachee_l0_evq_free(dq->q);
+    free(dq);
 }
 
 int tiers_demote_stats(CacheObject *c, PyObject *d) {
-    struct DemoteQueue *q = c->region ? c->region->demoteq : NULL;
-    if (q == NULL) return 0;
-    size_t bytes = 0;
-    if (!tier_forked) {
-        pthread_mutex_lock(&q->mu);
-        bytes = q->bytes;
-        pthread_mutex_unlock(&q->mu);
-    }
+    struct DemoteQueue *dq = c->region ? c->region->demoteq : NULL;
+    if (dq == NULL) return 0;
+    cachee_l0_evq_stats st = {0, 0, 0, 0};
+    if (!tier_forked) cachee_l0_evq_stats_get(dq->q, &st);
     PyObject *o = Py_BuildValue(
-        "{s:K,s:K,s:K,s:K,s:n,s:n}", "queued",
-        (unsigned long long)__atomic_load_n(&q->queued, __ATOMIC_RELAXED), "dropped",
-        (unsigned long long)__atomic_load_n(&q->dropped, __ATOMIC_RELAXED), "demoted",
-        (unsigned long long)__atomic_load_n(&q->demoted, __ATOMIC_RELAXED), "failed",
-        (unsigned long long)__atomic_load_n(&q->failed, __ATOMIC_RELAXED), "pending_bytes",
-        (Py_ssize_t)bytes, "cap_bytes", (Py_ssize_t)q->cap);
+        "{s:K,s:K,s:K,s:K,s:n,s:n}", "queued", (unsigned long long)st.queued, "dropped",
+        (unsigned long long)st.dropped, "demoted",
+        (unsigned long long)__atomic_load_n(&dq->demoted, __ATOMIC_RELAXED), "failed",
+        (unsigned long long)__atomic_load_n(&dq->failed, __ATOMIC_RELAXED), "pending_bytes",
+        (Py_ssize_t)st.bytes, "cap_bytes", (Py_ssize_t)st.cap);
     if (o == NULL) return -1;
     int rc = PyDict_SetItemString(d, "demotion", o);
     Py_DECREF(o);

@@ -1,5 +1,5 @@
 /*
- * gentab.c -- key generations and the eviction hook: what a process needs
+ * keygen.c -- key generations and the eviction hook: what a process needs
  * to keep copies of L0 values outside L0 (the Go engine's L1) coherent with
  * what every other process writes.  See KEY GENERATIONS and EVICTION HOOK in
  * cachee_l0.h.
@@ -14,8 +14,8 @@ uint32_t cachee_l0_generation(const cachee_l0 *h, uint64_t key_hash) {
 const uint32_t *cachee_l0_generation_table(const cachee_l0 *h,
                                            uint32_t *count) {
     if (h == NULL) return NULL;
-    if (count != NULL) *count = (uint32_t)h->g.gentab_n;
-    return (const uint32_t *)(h->ro + h->g.gentab_off);
+    if (count != NULL) *count = (uint32_t)h->g.keygen_n;
+    return (const uint32_t *)(h->ro + h->g.keygen_off);
 }
 
 int cachee_l0_set_evict_hook(cachee_l0 *h, cachee_l0_evict_fn fn, void *arg) {

@@ -1,5 +1,5 @@
 /*
- * test_gentab.c -- key generations, cachee_l0_promote and the eviction hook
+ * test_keygen.c -- key generations, cachee_l0_promote and the eviction hook
  * (KEY GENERATIONS and EVICTION HOOK in cachee_l0.h): what the Go engine's
  * per-process L1 relies on to never serve a value another process replaced.
  */
@@ -20,14 +20,14 @@ TEST(set_and_delete_bump_the_generation) {
     uint32_t count = 0;
     const uint32_t *tab = cachee_l0_generation_table(h, &count);
     CHECK(tab != NULL && count >= 1024 && (count & (count - 1)) == 0);
-    CHECK(count <= CACHEE_L0_GENTAB_MAX);
+    CHECK(count <= CACHEE_L0_KEYGEN_MAX);
     uint64_t hk = cachee_l0_hash("k", 1);
     uint32_t g0 = gen_of(h, "k");
-    CHECK(tab[CACHEE_L0_GENTAB_INDEX(hk, count)] == g0);
+    CHECK(tab[CACHEE_L0_KEYGEN_INDEX(hk, count)] == g0);
     OK(cachee_l0_set(h, "k", 1, "v", 1, NULL, 0, 0, 0));
     uint32_t g1 = gen_of(h, "k");
     CHECK(g1 == g0 + 1);
-    CHECK(tab[CACHEE_L0_GENTAB_INDEX(hk, count)] == g1);
+    CHECK(tab[CACHEE_L0_KEYGEN_INDEX(hk, count)] == g1);
     /* IF_ABSENT that finds the key changes nothing */
     CHECK_RC(cachee_l0_set(h, "k", 1, "w", 1, NULL, 0, 0, CACHEE_L0_IF_ABSENT),
              CACHEE_L0_EXISTS);
