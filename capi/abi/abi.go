@@ -1,5 +1,5 @@
 // Package abi implements the C ABI of libcachee.so (include/cachee.h) over
-// the tier engine of package core. The C entry points (cachee_*) are in
+// the tier engine of package tiers (core/tiers). The C entry points (cachee_*) are in
 // abi.c: they check for a fork() child in C, then call the Go functions of
 // this file (cacheeGo_*). capi/ links this package into the library; the
 // Go tests of capi/internal/capitest call the same C entry points.
@@ -27,8 +27,8 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/cachee-dev/cachee/core"
 	"github.com/cachee-dev/cachee/core/l0"
+	"github.com/cachee-dev/cachee/core/tiers"
 )
 
 var (
@@ -67,18 +67,18 @@ func code(hd *handle, op string, err error) C.int {
 	switch {
 	case err == nil:
 		return C.CACHEE_OK
-	case errors.Is(err, core.ErrNotFound):
+	case errors.Is(err, tiers.ErrNotFound):
 		return C.CACHEE_NOTFOUND
-	case errors.Is(err, core.ErrExists):
+	case errors.Is(err, tiers.ErrExists):
 		return C.CACHEE_EXISTS
-	case errors.Is(err, core.ErrInvalid):
+	case errors.Is(err, tiers.ErrInvalid):
 		return fail(hd, C.CACHEE_E_INVALID, op+": "+err.Error())
-	case errors.Is(err, core.ErrClosed):
+	case errors.Is(err, tiers.ErrClosed):
 		return fail(hd, C.CACHEE_E_HANDLE, op+": handle is closed")
 	}
-	var te *core.TierError
+	var te *tiers.TierError
 	if errors.As(err, &te) {
-		if te.Tier == core.TierL0 {
+		if te.Tier == tiers.TierL0 {
 			var le *l0.Error
 			if errors.As(err, &le) {
 				return fail(hd, C.CACHEE_E_L0, fmt.Sprintf("%s: %s (L0 code %d)", op, err, le.Code))
@@ -112,7 +112,7 @@ func cacheeGo_open(config *C.char, n C.size_t, out *C.cachee_t) (rc C.int) {
 	if err != nil {
 		return fail(nil, C.CACHEE_E_CONFIG, "cachee_open: "+err.Error())
 	}
-	c, err := core.Open(cfg)
+	c, err := tiers.Open(cfg)
 	if err != nil {
 		return code(nil, "cachee_open", err)
 	}
@@ -162,7 +162,7 @@ func cacheeGo_get(h C.cachee_t, key unsafe.Pointer, keyLen C.size_t, flags C.uin
 		data = unsafe.Slice((*byte)(scratch), C.CACHEE_ABI_SCRATCH_DATA)[:0]
 		meta = unsafe.Slice((*byte)(unsafe.Add(scratch, C.CACHEE_ABI_SCRATCH_DATA)), C.CACHEE_ABI_SCRATCH_META)[:0]
 	}
-	v, err := hd.c.GetInto(context.Background(), bytesOf(key, keyLen), core.GetOptions{
+	v, err := hd.c.GetInto(context.Background(), bytesOf(key, keyLen), tiers.GetOptions{
 		SkipL0:    flags&C.CACHEE_GET_SKIP_L0 != 0,
 		NoPromote: flags&C.CACHEE_GET_NO_PROMOTE != 0,
 	}, data, meta)
@@ -225,7 +225,7 @@ func cacheeGo_set(h C.cachee_t, key unsafe.Pointer, keyLen C.size_t, value unsaf
 	case flags == C.CACHEE_SET_IF_ABSENT|C.CACHEE_SET_SKIP_L0:
 		return fail(hd, C.CACHEE_E_INVALID, "cachee_set: CACHEE_SET_IF_ABSENT with CACHEE_SET_SKIP_L0")
 	}
-	err := hd.c.Set(context.Background(), bytesOf(key, keyLen), bytesOf(value, valueLen), core.SetOptions{
+	err := hd.c.Set(context.Background(), bytesOf(key, keyLen), bytesOf(value, valueLen), tiers.SetOptions{
 		Meta:     bytesOf(meta, metaLen),
 		TTL:      time.Duration(ttl),
 		IfAbsent: flags&C.CACHEE_SET_IF_ABSENT != 0,

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/cachee-dev/cachee/core"
+	"github.com/cachee-dev/cachee/core/tiers"
 )
 
 // fileConfig is the JSON document of cachee_open (include/cachee.h).
@@ -24,20 +24,20 @@ type fileConfig struct {
 // object with the fields documented in include/cachee.h. Unknown fields,
 // fields of the wrong type or range, trailing data and a missing path are
 // errors.
-func ParseConfig(doc []byte) (core.Config, error) {
+func ParseConfig(doc []byte) (tiers.Config, error) {
 	var fc fileConfig
 	d := json.NewDecoder(bytes.NewReader(doc))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&fc); err != nil {
-		return core.Config{}, fmt.Errorf("config: %w", err)
+		return tiers.Config{}, fmt.Errorf("config: %w", err)
 	}
 	if _, err := d.Token(); !errors.Is(err, io.EOF) {
-		return core.Config{}, errors.New("config: data after the JSON object")
+		return tiers.Config{}, errors.New("config: data after the JSON object")
 	}
 	if len(bytes.TrimSpace(doc)) == 0 || bytes.TrimSpace(doc)[0] != '{' {
-		return core.Config{}, errors.New("config: not a JSON object")
+		return tiers.Config{}, errors.New("config: not a JSON object")
 	}
-	var cfg core.Config
+	var cfg tiers.Config
 	if fc.Path == nil || *fc.Path == "" {
 		return cfg, errors.New(`config: "path" is required (a non-empty string)`)
 	}
@@ -51,11 +51,11 @@ func ParseConfig(doc []byte) (core.Config, error) {
 	if fc.Promote != nil {
 		switch *fc.Promote {
 		case "tinylfu":
-			cfg.Promote = core.PromoteTinyLFU
+			cfg.Promote = tiers.PromoteTinyLFU
 		case "always":
-			cfg.Promote = core.PromoteAlways
+			cfg.Promote = tiers.PromoteAlways
 		case "never":
-			cfg.Promote = core.PromoteNever
+			cfg.Promote = tiers.PromoteNever
 		default:
 			return cfg, fmt.Errorf(`config: "promote" must be "tinylfu", "always" or "never", not %q`, *fc.Promote)
 		}
@@ -72,4 +72,4 @@ func ParseConfig(doc []byte) (core.Config, error) {
 	return cfg, nil
 }
 
-func statsJSON(st core.Stats) ([]byte, error) { return json.Marshal(st) }
+func statsJSON(st tiers.Stats) ([]byte, error) { return json.Marshal(st) }

@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"unsafe"
 
-	"github.com/cachee-dev/cachee/core"
+	"github.com/cachee-dev/cachee/core/tiers"
 )
 
 // demoteBatch is how many records cacheeGo_demote converts at a time (the
@@ -55,12 +55,12 @@ func cacheeGo_demote(h C.cachee_t, recs *C.cachee_record, n C.size_t, stored *C.
 		}
 	}
 	total := 0
-	batch := make([]core.Demoted, 0, min(len(rs), demoteBatch))
+	batch := make([]tiers.Demoted, 0, min(len(rs), demoteBatch))
 	for start := 0; start < len(rs); start += demoteBatch {
 		batch = batch[:0]
 		for i := start; i < len(rs) && i < start+demoteBatch; i++ {
 			r := &rs[i]
-			batch = append(batch, core.Demoted{
+			batch = append(batch, tiers.Demoted{
 				Key:        bytesOf(r.key, r.key_len),
 				Value:      bytesOf(r.value, r.value_len),
 				Meta:       bytesOf(r.meta, r.meta_len),

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/cachee-dev/cachee/core"
+	"github.com/cachee-dev/cachee/core/tiers"
 )
 
 // The handle table. Every ABI call looks its handle up, so a lookup takes
@@ -18,8 +18,8 @@ import (
 // whose slot now holds another handle, finds an id that differs and fails.
 //
 // Calls in flight on a handle that cachee_close removes still hold its
-// *handle; core.Cache.Close waits for them (every Cache method takes its
-// read lock), and once it is closed they return core.ErrClosed, reported
+// *handle; tiers.Cache.Close waits for them (every Cache method takes its
+// read lock), and once it is closed they return tiers.ErrClosed, reported
 // as CACHEE_E_HANDLE.
 const (
 	slotBits  = 16
@@ -33,7 +33,7 @@ type handleChunk [chunkLen]atomic.Pointer[handle]
 // handle is one open cache.
 type handle struct {
 	id  uint64
-	c   *core.Cache
+	c   *tiers.Cache
 	mu  sync.Mutex
 	msg string
 }
@@ -62,7 +62,7 @@ func lookupID(id uint64) *handle {
 }
 
 // register gives c a handle; 0 when maxOpen handles are open.
-func register(c *core.Cache) uint64 {
+func register(c *tiers.Cache) uint64 {
 	tableMu.Lock()
 	defer tableMu.Unlock()
 	var slot uint32

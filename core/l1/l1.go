@@ -4,7 +4,7 @@
 // L1 is where values wait until they earn a place in L0, the shared-memory
 // table: values demoted out of L0 by this process, and values read from a
 // lower tier that the admission policy kept out of L0. It is private to one
-// process, so the tier engine (package core) guards every entry with the L0
+// process, so the tier engine (package tiers, core/tiers) guards every entry with the L0
 // generation of its key (see Entry.Gen): a value another process has since
 // rewritten or deleted is never served from here.
 //

@@ -21,7 +21,7 @@ import (
 	"log"
 	"os"
 
-	"github.com/cachee-dev/cachee/core"
+	"github.com/cachee-dev/cachee/core/tiers"
 )
 
 func main() {
@@ -30,7 +30,7 @@ func main() {
 	keep := flag.Bool("keep", true, "leave the region in place for Python to read")
 	flag.Parse()
 
-	c, err := core.Open(core.Config{
+	c, err := tiers.Open(tiers.Config{
 		Path:       *path,
 		Create:     true,
 		CreateSize: *size,
@@ -44,13 +44,13 @@ func main() {
 
 	for i := 0; i < 3; i++ {
 		k := fmt.Sprintf("from-go:%d", i)
-		if err := c.Set(ctx, []byte(k), []byte(fmt.Sprintf("hello from Go %d", i)), core.SetOptions{}); err != nil {
+		if err := c.Set(ctx, []byte(k), []byte(fmt.Sprintf("hello from Go %d", i)), tiers.SetOptions{}); err != nil {
 			log.Fatal(err)
 		}
 		fmt.Printf("set %s\n", k)
 	}
-	switch v, err := c.Get(ctx, []byte("from-python"), core.GetOptions{}); {
-	case errors.Is(err, core.ErrNotFound):
+	switch v, err := c.Get(ctx, []byte("from-python"), tiers.GetOptions{}); {
+	case errors.Is(err, tiers.ErrNotFound):
 		fmt.Println("from-python: not set yet (run the Python lines above)")
 	case err != nil:
 		log.Fatal(err)
@@ -58,8 +58,8 @@ func main() {
 		fmt.Printf("from-python: %q (served by %v)\n", v.Data, v.Tier)
 	}
 	// GetOrLoad: computed once per machine, whoever asks first.
-	v, err := c.GetOrLoad(ctx, []byte("expensive"), func(ctx context.Context, k []byte) ([]byte, core.SetOptions, error) {
-		return []byte("computed by Go"), core.SetOptions{}, nil
+	v, err := c.GetOrLoad(ctx, []byte("expensive"), func(ctx context.Context, k []byte) ([]byte, tiers.SetOptions, error) {
+		return []byte("computed by Go"), tiers.SetOptions{}, nil
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/cachee-dev/cachee/bench/internal/keystream"
-	"github.com/cachee-dev/cachee/core"
 	"github.com/cachee-dev/cachee/core/l0"
+	"github.com/cachee-dev/cachee/core/tiers"
 )
 
 type origin struct {
@@ -33,20 +33,20 @@ type origin struct {
 	m  map[string][]byte
 }
 
-func (o *origin) Kind() core.TierKind { return core.TierRedis }
-func (o *origin) Shared() bool        { return true }
-func (o *origin) Get(_ context.Context, k []byte) (core.Entry, error) {
+func (o *origin) Kind() tiers.TierKind { return tiers.TierRedis }
+func (o *origin) Shared() bool         { return true }
+func (o *origin) Get(_ context.Context, k []byte) (tiers.Entry, error) {
 	o.mu.Lock()
 	v, ok := o.m[string(k)]
 	o.mu.Unlock()
 	if !ok {
-		return core.Entry{}, core.ErrNotFound
+		return tiers.Entry{}, tiers.ErrNotFound
 	}
-	return core.Entry{Value: v}, nil
+	return tiers.Entry{Value: v}, nil
 }
-func (o *origin) Set(context.Context, []byte, core.Entry) error { return nil }
-func (o *origin) Delete(context.Context, []byte) error          { return nil }
-func (o *origin) Close() error                                  { return nil }
+func (o *origin) Set(context.Context, []byte, tiers.Entry) error { return nil }
+func (o *origin) Delete(context.Context, []byte) error           { return nil }
+func (o *origin) Close() error                                   { return nil }
 
 func newRegion(size uint64) (string, *l0.Region) {
 	p := fmt.Sprintf("/dev/shm/cachee-bench-promote-%d-%d", os.Getpid(), size)
@@ -117,26 +117,26 @@ func main() {
 		r.Close()
 		l0.Unlink(p)
 	}
-	for _, pol := range []core.Promote{core.PromoteTinyLFU, core.PromoteAlways} {
+	for _, pol := range []tiers.Promote{tiers.PromoteTinyLFU, tiers.PromoteAlways} {
 		p, r := newRegion(*mem / 2)
 		r.Close()
-		c, err := core.Open(core.Config{Path: p, L1Bytes: int64(*mem / 2), Promote: pol, Tiers: []core.Tier{org}})
+		c, err := tiers.Open(tiers.Config{Path: p, L1Bytes: int64(*mem / 2), Promote: pol, Tiers: []tiers.Tier{org}})
 		if err != nil {
 			log.Fatal(err)
 		}
 		var h0, h1, n int
 		t0 := time.Now()
 		for i, k := range trace {
-			v, err := c.Get(ctx, key(k), core.GetOptions{})
+			v, err := c.Get(ctx, key(k), tiers.GetOptions{})
 			if err != nil {
 				log.Fatal(err)
 			}
 			if i >= warm {
 				n++
 				switch v.Tier {
-				case core.TierL0:
+				case tiers.TierL0:
 					h0++
-				case core.TierL1:
+				case tiers.TierL1:
 					h1++
 				}
 			}

@@ -1,30 +1,30 @@
-package core_test
+package tiers_test
 
 import (
 	"bytes"
 	"fmt"
 	"testing"
 
-	"github.com/cachee-dev/cachee/core"
+	"github.com/cachee-dev/cachee/core/tiers"
 )
 
 // A hit in L0 or L1 read with GetInto into large enough buffers allocates
 // nothing (the ABI's read path depends on it); Get's copies are its only
 // allocations.
 func TestGetIntoDoesNotAllocate(t *testing.T) {
-	for _, promote := range []core.Promote{core.PromoteTinyLFU, core.PromoteNever} {
+	for _, promote := range []tiers.Promote{tiers.PromoteTinyLFU, tiers.PromoteNever} {
 		t.Run(promote.String(), func(t *testing.T) {
 			p := region(t, 4<<20)
-			c := open(t, core.Config{Path: p, L1Bytes: 64 << 20, Promote: promote})
+			c := open(t, tiers.Config{Path: p, L1Bytes: 64 << 20, Promote: promote})
 			fill(t, c, "a", 12000)
 			var inL0, inL1 []byte
 			for i := 0; i < 12000 && (inL0 == nil || inL1 == nil); i++ {
 				k := []byte(fmt.Sprintf("a-%d", i))
-				if v, err := c.Get(ctx, k, core.GetOptions{NoPromote: true}); err == nil {
+				if v, err := c.Get(ctx, k, tiers.GetOptions{NoPromote: true}); err == nil {
 					switch {
-					case v.Tier == core.TierL0 && inL0 == nil:
+					case v.Tier == tiers.TierL0 && inL0 == nil:
 						inL0 = k
-					case v.Tier == core.TierL1 && inL1 == nil:
+					case v.Tier == tiers.TierL1 && inL1 == nil:
 						inL1 = k
 					}
 				}
@@ -35,12 +35,12 @@ func TestGetIntoDoesNotAllocate(t *testing.T) {
 			data, meta := make([]byte, 0, 4096), make([]byte, 0, 512)
 			for _, k := range []struct {
 				key  []byte
-				tier core.TierKind
-				o    core.GetOptions
+				tier tiers.TierKind
+				o    tiers.GetOptions
 			}{
-				{inL0, core.TierL0, core.GetOptions{}},
-				{inL1, core.TierL1, core.GetOptions{SkipL0: true, NoPromote: true}},
-				{inL1, core.TierL1, core.GetOptions{NoPromote: true}},
+				{inL0, tiers.TierL0, tiers.GetOptions{}},
+				{inL1, tiers.TierL1, tiers.GetOptions{SkipL0: true, NoPromote: true}},
+				{inL1, tiers.TierL1, tiers.GetOptions{NoPromote: true}},
 			} {
 				check := func() {
 					v, err := c.GetInto(ctx, k.key, k.o, data, meta)
@@ -54,7 +54,7 @@ func TestGetIntoDoesNotAllocate(t *testing.T) {
 			}
 			// Get copies: exactly one allocation for the value here.
 			if n := testing.AllocsPerRun(200, func() {
-				v, err := c.Get(ctx, inL1, core.GetOptions{SkipL0: true, NoPromote: true})
+				v, err := c.Get(ctx, inL1, tiers.GetOptions{SkipL0: true, NoPromote: true})
 				if err != nil || len(v.Data) != 1000 || bytes.Count(v.Data, v.Data[:1]) != 1000 {
 					t.Fatal(err)
 				}

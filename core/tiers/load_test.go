@@ -1,4 +1,4 @@
-package core_test
+package tiers_test
 
 import (
 	"context"
@@ -8,21 +8,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cachee-dev/cachee/core"
+	"github.com/cachee-dev/cachee/core/tiers"
 )
 
 func TestGetOrLoadComputesOnce(t *testing.T) {
 	p := region(t, 8<<20)
 	// Several Caches over one region stand for several processes.
-	var cs []*core.Cache
+	var cs []*tiers.Cache
 	for i := 0; i < 3; i++ {
-		cs = append(cs, open(t, core.Config{Path: p, L1Bytes: 1 << 20}))
+		cs = append(cs, open(t, tiers.Config{Path: p, L1Bytes: 1 << 20}))
 	}
 	var calls atomic.Int64
-	load := func(ctx context.Context, k []byte) ([]byte, core.SetOptions, error) {
+	load := func(ctx context.Context, k []byte) ([]byte, tiers.SetOptions, error) {
 		calls.Add(1)
 		time.Sleep(50 * time.Millisecond)
-		return append([]byte("computed-"), k...), core.SetOptions{TTL: time.Hour}, nil
+		return append([]byte("computed-"), k...), tiers.SetOptions{TTL: time.Hour}, nil
 	}
 	var wg sync.WaitGroup
 	for i := 0; i < 12; i++ {
@@ -47,36 +47,36 @@ func TestGetOrLoadComputesOnce(t *testing.T) {
 
 func TestGetOrLoadErrorsAndTakeover(t *testing.T) {
 	p := region(t, 8<<20)
-	c := open(t, core.Config{Path: p, LoadWait: 300 * time.Millisecond})
+	c := open(t, tiers.Config{Path: p, LoadWait: 300 * time.Millisecond})
 	boom := errors.New("boom")
-	if _, err := c.GetOrLoad(ctx, []byte("e"), func(context.Context, []byte) ([]byte, core.SetOptions, error) {
-		return nil, core.SetOptions{}, boom
+	if _, err := c.GetOrLoad(ctx, []byte("e"), func(context.Context, []byte) ([]byte, tiers.SetOptions, error) {
+		return nil, tiers.SetOptions{}, boom
 	}); !errors.Is(err, boom) {
 		t.Fatal(err)
 	}
-	if _, err := c.GetOrLoad(ctx, []byte("e"), nil); !errors.Is(err, core.ErrInvalid) {
+	if _, err := c.GetOrLoad(ctx, []byte("e"), nil); !errors.Is(err, tiers.ErrInvalid) {
 		t.Fatal(err)
 	}
 	// A loader that never finishes: the waiter gives up after LoadWait and
 	// computes itself; a waiter whose ctx ends returns ctx.Err().
 	hold := make(chan struct{})
 	started := make(chan struct{})
-	go c.GetOrLoad(ctx, []byte("slow"), func(context.Context, []byte) ([]byte, core.SetOptions, error) {
+	go c.GetOrLoad(ctx, []byte("slow"), func(context.Context, []byte) ([]byte, tiers.SetOptions, error) {
 		close(started)
 		<-hold
-		return []byte("late"), core.SetOptions{}, nil
+		return []byte("late"), tiers.SetOptions{}, nil
 	})
 	<-started
 	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
 	defer cancel()
-	if _, err := c.GetOrLoad(short, []byte("slow"), func(context.Context, []byte) ([]byte, core.SetOptions, error) {
-		return []byte("mine"), core.SetOptions{}, nil
+	if _, err := c.GetOrLoad(short, []byte("slow"), func(context.Context, []byte) ([]byte, tiers.SetOptions, error) {
+		return []byte("mine"), tiers.SetOptions{}, nil
 	}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	v, err := c.GetOrLoad(ctx, []byte("slow"), func(context.Context, []byte) ([]byte, core.SetOptions, error) {
-		return []byte("mine"), core.SetOptions{}, nil
+	v, err := c.GetOrLoad(ctx, []byte("slow"), func(context.Context, []byte) ([]byte, tiers.SetOptions, error) {
+		return []byte("mine"), tiers.SetOptions{}, nil
 	})
 	if err != nil || string(v.Data) != "mine" || time.Since(t0) < 250*time.Millisecond {
 		t.Fatalf("%q %v after %v", v.Data, err, time.Since(t0))

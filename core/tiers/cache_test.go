@@ -1,4 +1,4 @@
-package core_test
+package tiers_test
 
 import (
 	"bytes"
@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cachee-dev/cachee/core"
 	"github.com/cachee-dev/cachee/core/l0"
+	"github.com/cachee-dev/cachee/core/tiers"
 )
 
 var seq atomic.Int64
@@ -31,9 +31,9 @@ func region(t testing.TB, size uint64) string {
 	return p
 }
 
-func open(t testing.TB, cfg core.Config) *core.Cache {
+func open(t testing.TB, cfg tiers.Config) *tiers.Cache {
 	t.Helper()
-	c, err := core.Open(cfg)
+	c, err := tiers.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,38 +44,38 @@ func open(t testing.TB, cfg core.Config) *core.Cache {
 // memTier is a lower tier in memory: shared, optionally failing.
 type memTier struct {
 	mu     sync.Mutex
-	m      map[string]core.Entry
+	m      map[string]tiers.Entry
 	fail   atomic.Bool
 	gets   atomic.Int64
 	closed atomic.Bool
 }
 
-func newMemTier() *memTier { return &memTier{m: map[string]core.Entry{}} }
+func newMemTier() *memTier { return &memTier{m: map[string]tiers.Entry{}} }
 
 var errDown = errors.New("tier down")
 
-func (m *memTier) Kind() core.TierKind { return core.TierRedis }
-func (m *memTier) Shared() bool        { return true }
-func (m *memTier) Get(_ context.Context, k []byte) (core.Entry, error) {
+func (m *memTier) Kind() tiers.TierKind { return tiers.TierRedis }
+func (m *memTier) Shared() bool         { return true }
+func (m *memTier) Get(_ context.Context, k []byte) (tiers.Entry, error) {
 	m.gets.Add(1)
 	if m.fail.Load() {
-		return core.Entry{}, errDown
+		return tiers.Entry{}, errDown
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.m[string(k)]
 	if !ok || (e.ExpiresNs != 0 && time.Now().UnixNano() >= e.ExpiresNs) {
-		return core.Entry{}, core.ErrNotFound
+		return tiers.Entry{}, tiers.ErrNotFound
 	}
-	return core.Entry{Value: bytes.Clone(e.Value), Meta: bytes.Clone(e.Meta), ExpiresNs: e.ExpiresNs}, nil
+	return tiers.Entry{Value: bytes.Clone(e.Value), Meta: bytes.Clone(e.Meta), ExpiresNs: e.ExpiresNs}, nil
 }
-func (m *memTier) Set(_ context.Context, k []byte, e core.Entry) error {
+func (m *memTier) Set(_ context.Context, k []byte, e tiers.Entry) error {
 	if m.fail.Load() {
 		return errDown
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.m[string(k)] = core.Entry{Value: bytes.Clone(e.Value), Meta: bytes.Clone(e.Meta), ExpiresNs: e.ExpiresNs}
+	m.m[string(k)] = tiers.Entry{Value: bytes.Clone(e.Value), Meta: bytes.Clone(e.Meta), ExpiresNs: e.ExpiresNs}
 	return nil
 }
 func (m *memTier) Delete(_ context.Context, k []byte) error {
@@ -96,7 +96,7 @@ func (m *memTier) Size() (int64, int64, int64) {
 
 var ctx = context.Background()
 
-func mustGet(t *testing.T, c *core.Cache, k string, o core.GetOptions) core.Value {
+func mustGet(t *testing.T, c *tiers.Cache, k string, o tiers.GetOptions) tiers.Value {
 	t.Helper()
 	v, err := c.Get(ctx, []byte(k), o)
 	if err != nil {
@@ -107,59 +107,59 @@ func mustGet(t *testing.T, c *core.Cache, k string, o core.GetOptions) core.Valu
 
 func TestRoundTripAndErrors(t *testing.T) {
 	p := region(t, 8<<20)
-	c := open(t, core.Config{Path: p, L1Bytes: 1 << 20})
-	if err := c.Set(ctx, []byte("k"), []byte("v"), core.SetOptions{Meta: []byte("m"), TTL: time.Hour}); err != nil {
+	c := open(t, tiers.Config{Path: p, L1Bytes: 1 << 20})
+	if err := c.Set(ctx, []byte("k"), []byte("v"), tiers.SetOptions{Meta: []byte("m"), TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	v := mustGet(t, c, "k", core.GetOptions{})
-	if string(v.Data) != "v" || string(v.Meta) != "m" || v.Tier != core.TierL0 || v.ExpiresNs == 0 {
+	v := mustGet(t, c, "k", tiers.GetOptions{})
+	if string(v.Data) != "v" || string(v.Meta) != "m" || v.Tier != tiers.TierL0 || v.ExpiresNs == 0 {
 		t.Fatalf("got %+v", v)
 	}
-	if err := c.Set(ctx, []byte("k"), []byte("x"), core.SetOptions{IfAbsent: true}); !errors.Is(err, core.ErrExists) {
+	if err := c.Set(ctx, []byte("k"), []byte("x"), tiers.SetOptions{IfAbsent: true}); !errors.Is(err, tiers.ErrExists) {
 		t.Fatal(err)
 	}
 	for _, bad := range []error{
-		c.Set(ctx, nil, nil, core.SetOptions{}),
-		c.Set(ctx, make([]byte, l0.KeyMax+1), nil, core.SetOptions{}),
-		c.Set(ctx, []byte("k"), nil, core.SetOptions{TTL: -1}),
-		c.Set(ctx, []byte("k"), nil, core.SetOptions{IfAbsent: true, SkipL0: true}),
+		c.Set(ctx, nil, nil, tiers.SetOptions{}),
+		c.Set(ctx, make([]byte, l0.KeyMax+1), nil, tiers.SetOptions{}),
+		c.Set(ctx, []byte("k"), nil, tiers.SetOptions{TTL: -1}),
+		c.Set(ctx, []byte("k"), nil, tiers.SetOptions{IfAbsent: true, SkipL0: true}),
 		c.Delete(ctx, nil),
 	} {
-		if !errors.Is(bad, core.ErrInvalid) {
+		if !errors.Is(bad, tiers.ErrInvalid) {
 			t.Fatalf("want ErrInvalid, got %v", bad)
 		}
 	}
-	if _, err := c.Get(ctx, nil, core.GetOptions{}); !errors.Is(err, core.ErrInvalid) {
+	if _, err := c.Get(ctx, nil, tiers.GetOptions{}); !errors.Is(err, tiers.ErrInvalid) {
 		t.Fatal(err)
 	}
-	err := c.Set(ctx, []byte("k"), nil, core.SetOptions{Meta: make([]byte, l0.MetaMax+1)})
-	var te *core.TierError
-	if !errors.As(err, &te) || te.Tier != core.TierL0 || !errors.Is(err, l0.ErrMetaTooLarge) {
+	err := c.Set(ctx, []byte("k"), nil, tiers.SetOptions{Meta: make([]byte, l0.MetaMax+1)})
+	var te *tiers.TierError
+	if !errors.As(err, &te) || te.Tier != tiers.TierL0 || !errors.Is(err, l0.ErrMetaTooLarge) {
 		t.Fatalf("meta too large: %v", err)
 	}
 	if err := c.Delete(ctx, []byte("k")); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Delete(ctx, []byte("k")); !errors.Is(err, core.ErrNotFound) {
+	if err := c.Delete(ctx, []byte("k")); !errors.Is(err, tiers.ErrNotFound) {
 		t.Fatal(err)
 	}
-	if _, err := c.Get(ctx, []byte("k"), core.GetOptions{}); !errors.Is(err, core.ErrNotFound) {
+	if _, err := c.Get(ctx, []byte("k"), tiers.GetOptions{}); !errors.Is(err, tiers.ErrNotFound) {
 		t.Fatal(err)
 	}
-	if _, err := core.Open(core.Config{}); !errors.Is(err, core.ErrInvalid) {
+	if _, err := tiers.Open(tiers.Config{}); !errors.Is(err, tiers.ErrInvalid) {
 		t.Fatal(err)
 	}
-	if _, err := core.Open(core.Config{Path: "/dev/shm/cachee-coretest-none"}); !errors.Is(err, l0.ErrNoRegion) {
+	if _, err := tiers.Open(tiers.Config{Path: "/dev/shm/cachee-coretest-none"}); !errors.Is(err, l0.ErrNoRegion) {
 		t.Fatal(err)
 	}
 }
 
 // fill writes n keys of 1000 bytes through c, so that L0 (4 MiB) evicts.
-func fill(t testing.TB, c *core.Cache, prefix string, n int) {
+func fill(t testing.TB, c *tiers.Cache, prefix string, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
 		k := fmt.Sprintf("%s-%d", prefix, i)
-		if err := c.Set(ctx, []byte(k), bytes.Repeat([]byte{byte(i)}, 1000), core.SetOptions{}); err != nil {
+		if err := c.Set(ctx, []byte(k), bytes.Repeat([]byte{byte(i)}, 1000), tiers.SetOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -167,7 +167,7 @@ func fill(t testing.TB, c *core.Cache, prefix string, n int) {
 
 func TestDemotionIntoL1(t *testing.T) {
 	p := region(t, 4<<20)
-	c := open(t, core.Config{Path: p, L1Bytes: 64 << 20, Promote: core.PromoteNever})
+	c := open(t, tiers.Config{Path: p, L1Bytes: 64 << 20, Promote: tiers.PromoteNever})
 	fill(t, c, "d", 12000)
 	st, _ := c.Stats()
 	if st.Tiers[1].Demotions == 0 {
@@ -177,8 +177,8 @@ func TestDemotionIntoL1(t *testing.T) {
 	// other keys invalidate some L1 copies: those reads miss.
 	fromL1 := 0
 	for i := 0; i < 12000; i++ {
-		v, err := c.Get(ctx, []byte(fmt.Sprintf("d-%d", i)), core.GetOptions{})
-		if errors.Is(err, core.ErrNotFound) {
+		v, err := c.Get(ctx, []byte(fmt.Sprintf("d-%d", i)), tiers.GetOptions{})
+		if errors.Is(err, tiers.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -187,7 +187,7 @@ func TestDemotionIntoL1(t *testing.T) {
 		if !bytes.Equal(v.Data, bytes.Repeat([]byte{byte(i)}, 1000)) {
 			t.Fatalf("d-%d: wrong value from %v", i, v.Tier)
 		}
-		if v.Tier == core.TierL1 {
+		if v.Tier == tiers.TierL1 {
 			fromL1++
 		}
 	}
@@ -202,7 +202,7 @@ func TestDemotionIntoL1(t *testing.T) {
 // the old value back.
 func TestL1NeverResurrects(t *testing.T) {
 	p := region(t, 4<<20)
-	c := open(t, core.Config{Path: p, L1Bytes: 64 << 20, Promote: core.PromoteNever})
+	c := open(t, tiers.Config{Path: p, L1Bytes: 64 << 20, Promote: tiers.PromoteNever})
 	other, err := l0.Open(p, l0.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +212,7 @@ func TestL1NeverResurrects(t *testing.T) {
 	var inL1 []string
 	for i := 0; i < 12000 && len(inL1) < 200; i++ {
 		k := fmt.Sprintf("r-%d", i)
-		if v, err := c.Get(ctx, []byte(k), core.GetOptions{SkipL0: true}); err == nil && v.Tier == core.TierL1 {
+		if v, err := c.Get(ctx, []byte(k), tiers.GetOptions{SkipL0: true}); err == nil && v.Tier == tiers.TierL1 {
 			inL1 = append(inL1, k)
 		}
 	}
@@ -237,10 +237,10 @@ func TestL1NeverResurrects(t *testing.T) {
 		}
 	}
 	for i, k := range inL1 {
-		for _, o := range []core.GetOptions{{}, {SkipL0: true}} {
+		for _, o := range []tiers.GetOptions{{}, {SkipL0: true}} {
 			v, err := c.Get(ctx, []byte(k), o)
 			switch {
-			case errors.Is(err, core.ErrNotFound):
+			case errors.Is(err, tiers.ErrNotFound):
 			case err != nil:
 				t.Fatal(err)
 			case i%2 == 1 || string(v.Data) != "new":
@@ -250,34 +250,34 @@ func TestL1NeverResurrects(t *testing.T) {
 	}
 	// Our own writes drop our L1 copy too.
 	k := fmt.Sprintf("r-%d", 11999)
-	if err := c.Set(ctx, []byte(k), []byte("mine"), core.SetOptions{}); err != nil {
+	if err := c.Set(ctx, []byte(k), []byte("mine"), tiers.SetOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if v := mustGet(t, c, k, core.GetOptions{}); string(v.Data) != "mine" {
+	if v := mustGet(t, c, k, tiers.GetOptions{}); string(v.Data) != "mine" {
 		t.Fatalf("%q", v.Data)
 	}
 }
 
 func TestReadThroughPromotionAndWriteThrough(t *testing.T) {
-	for _, pol := range []core.Promote{core.PromoteAlways, core.PromoteNever, core.PromoteTinyLFU} {
+	for _, pol := range []tiers.Promote{tiers.PromoteAlways, tiers.PromoteNever, tiers.PromoteTinyLFU} {
 		t.Run(pol.String(), func(t *testing.T) {
 			p := region(t, 8<<20)
 			low := newMemTier()
-			c := open(t, core.Config{Path: p, L1Bytes: 8 << 20, Promote: pol, Tiers: []core.Tier{low}})
-			low.Set(ctx, []byte("lk"), core.Entry{Value: []byte("low"), Meta: []byte("mm")})
-			v := mustGet(t, c, "lk", core.GetOptions{})
-			if string(v.Data) != "low" || string(v.Meta) != "mm" || v.Tier != core.TierRedis {
+			c := open(t, tiers.Config{Path: p, L1Bytes: 8 << 20, Promote: pol, Tiers: []tiers.Tier{low}})
+			low.Set(ctx, []byte("lk"), tiers.Entry{Value: []byte("low"), Meta: []byte("mm")})
+			v := mustGet(t, c, "lk", tiers.GetOptions{})
+			if string(v.Data) != "low" || string(v.Meta) != "mm" || v.Tier != tiers.TierRedis {
 				t.Fatalf("%+v", v)
 			}
 			// PromoteAlways: into L0; TinyLFU with an L0 that has room: too.
-			wantPromoted := pol != core.PromoteNever
+			wantPromoted := pol != tiers.PromoteNever
 			if v.Promoted != wantPromoted {
 				t.Fatalf("promoted %v", v.Promoted)
 			}
-			v = mustGet(t, c, "lk", core.GetOptions{})
-			want := core.TierL1
+			v = mustGet(t, c, "lk", tiers.GetOptions{})
+			want := tiers.TierL1
 			if wantPromoted {
-				want = core.TierL0
+				want = tiers.TierL0
 			}
 			if v.Tier != want || string(v.Data) != "low" {
 				t.Fatalf("second read from %v", v.Tier)
@@ -286,12 +286,12 @@ func TestReadThroughPromotionAndWriteThrough(t *testing.T) {
 				t.Fatalf("lower tier read %d times", low.gets.Load())
 			}
 			// NoPromote keeps it out of L0.
-			low.Set(ctx, []byte("np"), core.Entry{Value: []byte("x")})
-			if v := mustGet(t, c, "np", core.GetOptions{NoPromote: true}); v.Promoted {
+			low.Set(ctx, []byte("np"), tiers.Entry{Value: []byte("x")})
+			if v := mustGet(t, c, "np", tiers.GetOptions{NoPromote: true}); v.Promoted {
 				t.Fatal("promoted with NoPromote")
 			}
 			// Write-through and delete everywhere.
-			if err := c.Set(ctx, []byte("w"), []byte("through"), core.SetOptions{TTL: time.Hour}); err != nil {
+			if err := c.Set(ctx, []byte("w"), []byte("through"), tiers.SetOptions{TTL: time.Hour}); err != nil {
 				t.Fatal(err)
 			}
 			if e, err := low.Get(ctx, []byte("w")); err != nil || string(e.Value) != "through" || e.ExpiresNs == 0 {
@@ -300,11 +300,11 @@ func TestReadThroughPromotionAndWriteThrough(t *testing.T) {
 			if err := c.Delete(ctx, []byte("w")); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := low.Get(ctx, []byte("w")); !errors.Is(err, core.ErrNotFound) {
+			if _, err := low.Get(ctx, []byte("w")); !errors.Is(err, tiers.ErrNotFound) {
 				t.Fatal("delete did not reach the lower tier")
 			}
 			// SkipL0 writes below only.
-			if err := c.Set(ctx, []byte("s"), []byte("below"), core.SetOptions{SkipL0: true}); err != nil {
+			if err := c.Set(ctx, []byte("s"), []byte("below"), tiers.SetOptions{SkipL0: true}); err != nil {
 				t.Fatal(err)
 			}
 			if ok, _ := c.Region().Contains([]byte("s")); ok {
@@ -320,27 +320,27 @@ func TestReadThroughPromotionAndWriteThrough(t *testing.T) {
 func TestTierFailures(t *testing.T) {
 	p := region(t, 8<<20)
 	low := newMemTier()
-	c := open(t, core.Config{Path: p, L1Bytes: 1 << 20, Tiers: []core.Tier{low}})
-	if err := c.Set(ctx, []byte("a"), []byte("1"), core.SetOptions{}); err != nil {
+	c := open(t, tiers.Config{Path: p, L1Bytes: 1 << 20, Tiers: []tiers.Tier{low}})
+	if err := c.Set(ctx, []byte("a"), []byte("1"), tiers.SetOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	low.fail.Store(true)
 	// Served by L0: the lower tier's failure does not matter.
-	if v := mustGet(t, c, "a", core.GetOptions{}); string(v.Data) != "1" {
+	if v := mustGet(t, c, "a", tiers.GetOptions{}); string(v.Data) != "1" {
 		t.Fatal(v)
 	}
 	// Not served: the failure is the answer.
-	_, err := c.Get(ctx, []byte("zz"), core.GetOptions{})
-	var te *core.TierError
-	if !errors.As(err, &te) || te.Tier != core.TierRedis || !errors.Is(err, errDown) {
+	_, err := c.Get(ctx, []byte("zz"), tiers.GetOptions{})
+	var te *tiers.TierError
+	if !errors.As(err, &te) || te.Tier != tiers.TierRedis || !errors.Is(err, errDown) {
 		t.Fatalf("got %v", err)
 	}
 	// A write-through failure is reported, L0 holds the value.
-	err = c.Set(ctx, []byte("b"), []byte("2"), core.SetOptions{})
+	err = c.Set(ctx, []byte("b"), []byte("2"), tiers.SetOptions{})
 	if !errors.Is(err, errDown) {
 		t.Fatalf("got %v", err)
 	}
-	if v := mustGet(t, c, "b", core.GetOptions{}); string(v.Data) != "2" {
+	if v := mustGet(t, c, "b", tiers.GetOptions{}); string(v.Data) != "2" {
 		t.Fatal(v)
 	}
 	st, _ := c.Stats()
@@ -352,16 +352,16 @@ func TestTierFailures(t *testing.T) {
 func TestTTLHonouredInL1(t *testing.T) {
 	p := region(t, 8<<20)
 	low := newMemTier()
-	c := open(t, core.Config{Path: p, L1Bytes: 1 << 20, Promote: core.PromoteNever, Tiers: []core.Tier{low}})
-	low.Set(ctx, []byte("t"), core.Entry{Value: []byte("soon"), ExpiresNs: time.Now().Add(150 * time.Millisecond).UnixNano()})
-	if v := mustGet(t, c, "t", core.GetOptions{}); v.Tier != core.TierRedis {
+	c := open(t, tiers.Config{Path: p, L1Bytes: 1 << 20, Promote: tiers.PromoteNever, Tiers: []tiers.Tier{low}})
+	low.Set(ctx, []byte("t"), tiers.Entry{Value: []byte("soon"), ExpiresNs: time.Now().Add(150 * time.Millisecond).UnixNano()})
+	if v := mustGet(t, c, "t", tiers.GetOptions{}); v.Tier != tiers.TierRedis {
 		t.Fatal(v.Tier)
 	}
-	if v := mustGet(t, c, "t", core.GetOptions{}); v.Tier != core.TierL1 {
+	if v := mustGet(t, c, "t", tiers.GetOptions{}); v.Tier != tiers.TierL1 {
 		t.Fatal(v.Tier)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if _, err := c.Get(ctx, []byte("t"), core.GetOptions{}); !errors.Is(err, core.ErrNotFound) {
+	if _, err := c.Get(ctx, []byte("t"), tiers.GetOptions{}); !errors.Is(err, tiers.ErrNotFound) {
 		t.Fatalf("expired value served: %v", err)
 	}
 }
@@ -369,25 +369,25 @@ func TestTTLHonouredInL1(t *testing.T) {
 func TestAdmissionPrefersFrequentKeys(t *testing.T) {
 	p := region(t, 4<<20)
 	low := newMemTier()
-	c := open(t, core.Config{Path: p, L1Bytes: 1 << 20, Tiers: []core.Tier{low}})
+	c := open(t, tiers.Config{Path: p, L1Bytes: 1 << 20, Tiers: []tiers.Tier{low}})
 	v := make([]byte, 1000)
 	for i := 0; i < 20000; i++ {
-		low.Set(ctx, []byte(fmt.Sprint("k", i)), core.Entry{Value: v})
+		low.Set(ctx, []byte(fmt.Sprint("k", i)), tiers.Entry{Value: v})
 	}
 	// One pass over everything fills L0 (admitted while it has room), then
 	// a hot set read often, mixed with a scan of cold keys.
 	for i := 0; i < 20000; i++ {
-		c.Get(ctx, []byte(fmt.Sprint("k", i)), core.GetOptions{})
+		c.Get(ctx, []byte(fmt.Sprint("k", i)), tiers.GetOptions{})
 	}
 	hot := 0
 	for round := 0; round < 20; round++ {
 		for i := 0; i < 500; i++ {
-			c.Get(ctx, []byte(fmt.Sprint("k", i)), core.GetOptions{})
-			c.Get(ctx, []byte(fmt.Sprint("k", 5000+round*500+i)), core.GetOptions{})
+			c.Get(ctx, []byte(fmt.Sprint("k", i)), tiers.GetOptions{})
+			c.Get(ctx, []byte(fmt.Sprint("k", 5000+round*500+i)), tiers.GetOptions{})
 		}
 	}
 	for i := 0; i < 500; i++ {
-		if v, _ := c.Get(ctx, []byte(fmt.Sprint("k", i)), core.GetOptions{NoPromote: true}); v.Tier == core.TierL0 {
+		if v, _ := c.Get(ctx, []byte(fmt.Sprint("k", i)), tiers.GetOptions{NoPromote: true}); v.Tier == tiers.TierL0 {
 			hot++
 		}
 	}
@@ -402,7 +402,7 @@ func TestConcurrentAndCloseLeavesNothing(t *testing.T) {
 	g0 := runtime.NumGoroutine()
 	p := region(t, 8<<20)
 	low := newMemTier()
-	c, err := core.Open(core.Config{Path: p, L1Bytes: 1 << 20, Tiers: []core.Tier{low}})
+	c, err := tiers.Open(tiers.Config{Path: p, L1Bytes: 1 << 20, Tiers: []tiers.Tier{low}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,22 +415,22 @@ func TestConcurrentAndCloseLeavesNothing(t *testing.T) {
 				k := []byte(fmt.Sprint("c", (i*13+w)%300))
 				switch i % 5 {
 				case 0:
-					if err := c.Set(ctx, k, append([]byte("v-"), k...), core.SetOptions{TTL: time.Minute}); err != nil {
+					if err := c.Set(ctx, k, append([]byte("v-"), k...), tiers.SetOptions{TTL: time.Minute}); err != nil {
 						t.Error(err)
 						return
 					}
 				case 1:
-					if err := c.Delete(ctx, k); err != nil && !errors.Is(err, core.ErrNotFound) {
+					if err := c.Delete(ctx, k); err != nil && !errors.Is(err, tiers.ErrNotFound) {
 						t.Error(err)
 						return
 					}
 				default:
-					v, err := c.Get(ctx, k, core.GetOptions{})
+					v, err := c.Get(ctx, k, tiers.GetOptions{})
 					if err == nil && !bytes.Equal(v.Data, append([]byte("v-"), k...)) {
 						t.Errorf("%s: %q", k, v.Data)
 						return
 					}
-					if err != nil && !errors.Is(err, core.ErrNotFound) {
+					if err != nil && !errors.Is(err, tiers.ErrNotFound) {
 						t.Error(err)
 						return
 					}
@@ -445,16 +445,16 @@ func TestConcurrentAndCloseLeavesNothing(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Close(); !errors.Is(err, core.ErrClosed) {
+	if err := c.Close(); !errors.Is(err, tiers.ErrClosed) {
 		t.Fatal(err)
 	}
 	if !low.closed.Load() {
 		t.Fatal("lower tier not closed")
 	}
-	if _, err := c.Get(ctx, []byte("k"), core.GetOptions{}); !errors.Is(err, core.ErrClosed) {
+	if _, err := c.Get(ctx, []byte("k"), tiers.GetOptions{}); !errors.Is(err, tiers.ErrClosed) {
 		t.Fatal(err)
 	}
-	if err := c.Set(ctx, []byte("k"), nil, core.SetOptions{}); !errors.Is(err, core.ErrClosed) {
+	if err := c.Set(ctx, []byte("k"), nil, tiers.SetOptions{}); !errors.Is(err, tiers.ErrClosed) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Second)

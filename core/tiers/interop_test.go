@@ -1,4 +1,4 @@
-package core_test
+package tiers_test
 
 import (
 	"bytes"
@@ -11,14 +11,14 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cachee-dev/cachee/core"
+	"github.com/cachee-dev/cachee/core/tiers"
 )
 
 // python returns the repository's .venv interpreter with the extension
 // built in place, or skips the test (saying why) when there is none.
 func python(t *testing.T) (string, string) {
 	t.Helper()
-	root, err := filepath.Abs("..")
+	root, err := filepath.Abs("../..") // the repository
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,9 +82,9 @@ print("ok", me)
 func TestInteropWithPython(t *testing.T) {
 	py, root := python(t)
 	p := region(t, 8<<20)
-	c := open(t, core.Config{Path: p, L1Bytes: 1 << 20})
+	c := open(t, tiers.Config{Path: p, L1Bytes: 1 << 20})
 	for i := 0; i < 50; i++ {
-		if err := c.Set(ctx, []byte(fmt.Sprint("go:", i)), []byte(fmt.Sprint("from go ", i)), core.SetOptions{}); err != nil {
+		if err := c.Set(ctx, []byte(fmt.Sprint("go:", i)), []byte(fmt.Sprint("from go ", i)), tiers.SetOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -101,7 +101,7 @@ func TestInteropWithPython(t *testing.T) {
 	wg.Wait()
 	for _, me := range []string{"a", "b"} {
 		for i := 0; i < 50; i++ {
-			v := mustGet(t, c, fmt.Sprintf("py:%s:%d", me, i), core.GetOptions{})
+			v := mustGet(t, c, fmt.Sprintf("py:%s:%d", me, i), tiers.GetOptions{})
 			if string(v.Data) != fmt.Sprintf("from python %s %d", me, i) {
 				t.Fatalf("py:%s:%d = %q", me, i, v.Data)
 			}
@@ -131,12 +131,12 @@ print("ok")
 func TestPythonWritesInvalidateGoL1(t *testing.T) {
 	py, root := python(t)
 	p := region(t, 4<<20)
-	c := open(t, core.Config{Path: p, L1Bytes: 64 << 20, Promote: core.PromoteNever})
+	c := open(t, tiers.Config{Path: p, L1Bytes: 64 << 20, Promote: tiers.PromoteNever})
 	fill(t, c, "gl1", 12000)
 	var inL1 []string
 	for i := 0; i < 12000 && len(inL1) < 100; i++ {
 		k := fmt.Sprintf("gl1-%d", i)
-		if v, err := c.Get(ctx, []byte(k), core.GetOptions{SkipL0: true}); err == nil && v.Tier == core.TierL1 {
+		if v, err := c.Get(ctx, []byte(k), tiers.GetOptions{SkipL0: true}); err == nil && v.Tier == tiers.TierL1 {
 			inL1 = append(inL1, k)
 		}
 	}
@@ -146,8 +146,8 @@ func TestPythonWritesInvalidateGoL1(t *testing.T) {
 	runPy(t, py, root, pyOverwriteAndEvict, p, strings.Join(inL1, ","))
 	stale := 0
 	for i, k := range inL1 {
-		v, err := c.Get(ctx, []byte(k), core.GetOptions{})
-		if errors.Is(err, core.ErrNotFound) {
+		v, err := c.Get(ctx, []byte(k), tiers.GetOptions{})
+		if errors.Is(err, tiers.ErrNotFound) {
 			continue
 		}
 		if err != nil {

@@ -1,24 +1,24 @@
-package core_test
+package tiers_test
 
 import (
 	"fmt"
 	"testing"
 
-	"github.com/cachee-dev/cachee/core"
+	"github.com/cachee-dev/cachee/core/tiers"
 )
 
 // BenchmarkGetL0Hit: a read through the engine that L0 serves (64 B).
 func BenchmarkGetL0Hit(b *testing.B) {
 	p := region(b, 64<<20)
-	c := open(b, core.Config{Path: p, L1Bytes: 64 << 20})
+	c := open(b, tiers.Config{Path: p, L1Bytes: 64 << 20})
 	keys := make([][]byte, 10000)
 	for i := range keys {
 		keys[i] = []byte(fmt.Sprint("bench-", i))
-		c.Set(ctx, keys[i], make([]byte, 64), core.SetOptions{})
+		c.Set(ctx, keys[i], make([]byte, 64), tiers.SetOptions{})
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := c.Get(ctx, keys[i%len(keys)], core.GetOptions{}); err != nil {
+		if _, err := c.Get(ctx, keys[i%len(keys)], tiers.GetOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -28,18 +28,18 @@ func BenchmarkGetL0Hit(b *testing.B) {
 // asks after its own L0 miss).
 func BenchmarkGetL1Hit(b *testing.B) {
 	p := region(b, 4<<20)
-	c := open(b, core.Config{Path: p, L1Bytes: 256 << 20, Promote: core.PromoteNever})
+	c := open(b, tiers.Config{Path: p, L1Bytes: 256 << 20, Promote: tiers.PromoteNever})
 	fill(b, c, "b", 12000)
 	var keys [][]byte
 	for i := 0; i < 12000; i++ {
 		k := []byte(fmt.Sprint("b-", i))
-		if v, err := c.Get(ctx, k, core.GetOptions{SkipL0: true}); err == nil && v.Tier == core.TierL1 {
+		if v, err := c.Get(ctx, k, tiers.GetOptions{SkipL0: true}); err == nil && v.Tier == tiers.TierL1 {
 			keys = append(keys, k)
 		}
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		c.Get(ctx, keys[i%len(keys)], core.GetOptions{SkipL0: true, NoPromote: true})
+		c.Get(ctx, keys[i%len(keys)], tiers.GetOptions{SkipL0: true, NoPromote: true})
 	}
 }
 
@@ -47,15 +47,15 @@ func BenchmarkGetL1Hit(b *testing.B) {
 // caller's, no allocation) of an L0 or L1 hit, with the admission policy's
 // bookkeeping (tinylfu counts every read in its sketch) or without (never).
 func BenchmarkGetIntoHit(b *testing.B) {
-	for _, promote := range []core.Promote{core.PromoteTinyLFU, core.PromoteNever} {
+	for _, promote := range []tiers.Promote{tiers.PromoteTinyLFU, tiers.PromoteNever} {
 		p := region(b, 4<<20)
-		c := open(b, core.Config{Path: p, L1Bytes: 256 << 20, Promote: promote})
+		c := open(b, tiers.Config{Path: p, L1Bytes: 256 << 20, Promote: promote})
 		fill(b, c, "b", 12000)
 		var inL0, inL1 [][]byte
 		for i := 0; i < 12000; i++ {
 			k := []byte(fmt.Sprint("b-", i))
-			if v, err := c.Get(ctx, k, core.GetOptions{NoPromote: true}); err == nil {
-				if v.Tier == core.TierL0 {
+			if v, err := c.Get(ctx, k, tiers.GetOptions{NoPromote: true}); err == nil {
+				if v.Tier == tiers.TierL0 {
 					inL0 = append(inL0, k)
 				} else {
 					inL1 = append(inL1, k)
@@ -66,10 +66,10 @@ func BenchmarkGetIntoHit(b *testing.B) {
 		for _, t := range []struct {
 			name string
 			keys [][]byte
-			o    core.GetOptions
+			o    tiers.GetOptions
 		}{
-			{"L0", inL0, core.GetOptions{}},
-			{"L1", inL1, core.GetOptions{SkipL0: true, NoPromote: true}},
+			{"L0", inL0, tiers.GetOptions{}},
+			{"L1", inL1, tiers.GetOptions{SkipL0: true, NoPromote: true}},
 		} {
 			b.Run(t.name+"/"+promote.String(), func(b *testing.B) {
 				b.ReportAllocs()

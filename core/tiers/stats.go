@@ -1,4 +1,4 @@
-package core
+package tiers
 
 import (
 	"math/bits"

@@ -1,4 +1,4 @@
-package core_test
+package tiers_test
 
 import (
 	"bytes"
@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cachee-dev/cachee/core"
 	"github.com/cachee-dev/cachee/core/l0"
+	"github.com/cachee-dev/cachee/core/tiers"
 )
 
 // Records evicted by another L0 handle of the process (the Python
@@ -16,7 +16,7 @@ import (
 // at eviction.
 func TestDemoteFromAnotherHandle(t *testing.T) {
 	p := region(t, 4<<20)
-	c := open(t, core.Config{Path: p, L1Bytes: 1 << 20, Promote: core.PromoteNever})
+	c := open(t, tiers.Config{Path: p, L1Bytes: 1 << 20, Promote: tiers.PromoteNever})
 	other, err := l0.Open(p, l0.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +32,7 @@ func TestDemoteFromAnotherHandle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	recs := []core.Demoted{
+	recs := []tiers.Demoted{
 		{Key: []byte("a"), Value: []byte("val-a"), Meta: []byte("m"), Generation: gen("a")},
 		{Key: []byte("b"), Value: []byte("old-b"), Generation: gen("b")},
 		{Key: []byte("c"), Value: []byte("old-c"), Generation: gen("c"), ExpiresNs: time.Now().Add(-time.Second).UnixNano()},
@@ -50,12 +50,12 @@ func TestDemoteFromAnotherHandle(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("Demote = %d, %v; want 1 stored", n, err)
 	}
-	v, err := c.Get(ctx, []byte("a"), core.GetOptions{SkipL0: true})
-	if err != nil || v.Tier != core.TierL1 || !bytes.Equal(v.Data, []byte("val-a")) || !bytes.Equal(v.Meta, []byte("m")) {
+	v, err := c.Get(ctx, []byte("a"), tiers.GetOptions{SkipL0: true})
+	if err != nil || v.Tier != tiers.TierL1 || !bytes.Equal(v.Data, []byte("val-a")) || !bytes.Equal(v.Meta, []byte("m")) {
 		t.Fatalf("a: %+v, %v", v, err)
 	}
 	for _, k := range []string{"b", "c", "d"} {
-		if _, err := c.Get(ctx, []byte(k), core.GetOptions{SkipL0: true}); !errors.Is(err, core.ErrNotFound) {
+		if _, err := c.Get(ctx, []byte(k), tiers.GetOptions{SkipL0: true}); !errors.Is(err, tiers.ErrNotFound) {
 			t.Fatalf("%s served from L1 after it was rewritten/expired/deleted: %v", k, err)
 		}
 	}
@@ -63,7 +63,7 @@ func TestDemoteFromAnotherHandle(t *testing.T) {
 	if err := other.Set([]byte("a"), []byte("newer")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Get(ctx, []byte("a"), core.GetOptions{SkipL0: true}); !errors.Is(err, core.ErrNotFound) {
+	if _, err := c.Get(ctx, []byte("a"), tiers.GetOptions{SkipL0: true}); !errors.Is(err, tiers.ErrNotFound) {
 		t.Fatalf("a served from L1 after a rewrite: %v", err)
 	}
 	st, _ := c.Stats()
@@ -74,15 +74,15 @@ func TestDemoteFromAnotherHandle(t *testing.T) {
 
 func TestDemoteInvalidStoresNothing(t *testing.T) {
 	p := region(t, 4<<20)
-	c := open(t, core.Config{Path: p, L1Bytes: 1 << 20})
-	good := core.Demoted{Key: []byte("k"), Value: []byte("v")}
-	for _, bad := range []core.Demoted{
+	c := open(t, tiers.Config{Path: p, L1Bytes: 1 << 20})
+	good := tiers.Demoted{Key: []byte("k"), Value: []byte("v")}
+	for _, bad := range []tiers.Demoted{
 		{Key: nil, Value: []byte("v")},
 		{Key: make([]byte, l0.KeyMax+1)},
 		{Key: []byte("x"), Meta: make([]byte, l0.MetaMax+1)},
 		{Key: []byte("x"), ExpiresNs: -1},
 	} {
-		if n, err := c.Demote([]core.Demoted{good, bad}); !errors.Is(err, core.ErrInvalid) || n != 0 {
+		if n, err := c.Demote([]tiers.Demoted{good, bad}); !errors.Is(err, tiers.ErrInvalid) || n != 0 {
 			t.Fatalf("Demote(%v) = %d, %v", bad, n, err)
 		}
 	}
@@ -91,12 +91,12 @@ func TestDemoteInvalidStoresNothing(t *testing.T) {
 		t.Fatalf("an invalid batch stored something: %+v", st.Tiers[1])
 	}
 	// Without L1 nothing is stored and nothing fails.
-	c2 := open(t, core.Config{Path: p})
-	if n, err := c2.Demote([]core.Demoted{good}); err != nil || n != 0 {
+	c2 := open(t, tiers.Config{Path: p})
+	if n, err := c2.Demote([]tiers.Demoted{good}); err != nil || n != 0 {
 		t.Fatalf("without L1: %d, %v", n, err)
 	}
 	c2.Close()
-	if _, err := c2.Demote([]core.Demoted{good}); !errors.Is(err, core.ErrClosed) {
+	if _, err := c2.Demote([]tiers.Demoted{good}); !errors.Is(err, tiers.ErrClosed) {
 		t.Fatalf("after Close: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-// Package core is cachee's tier engine: it reads through the tiers in order
+// Package tiers is cachee's tier engine: it reads through the tiers in order
 // (L0, the machine's shared-memory table; L1, this process's W-TinyLFU
 // cache; then slower tiers such as the machine's NVMe file and the fleet's
 // Redis), writes through to the shared tiers, promotes into L0 the values
@@ -17,7 +17,7 @@
 // miss and is dropped. So a value evicted from L0, demoted into this
 // process's L1, then rewritten by another process is never served again from
 // here. This process's own Set and Delete drop its L1 copy as well.
-package core
+package tiers
 
 import (
 	"context"
