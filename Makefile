@@ -130,12 +130,18 @@ bench-quick: build ## the same benchmarks, short (about two minutes), with the p
 	  echo "bench-quick: could not install bench/requirements.txt; those peers are reported as missing"
 	@bash bench/run.sh --quick
 
+# Lint tools are pinned: a run today and a run next month check the same rules.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK = $$($(GO) env GOPATH)/bin/staticcheck
+
 .PHONY: lint
 lint: ## go vet, staticcheck, gofmt, C with -Werror, the cross-language tables agree
 	@$(PYTHON) tools/check_tables.py
 	$(GO) vet ./...
-	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
-	$$( $(GO) env GOPATH )/bin/staticcheck ./...
+	@v=$$($(STATICCHECK) -version 2>/dev/null); case "$$v" in *"($(STATICCHECK_VERSION:v%=%))"*) ;; \
+	  *) echo "lint: installing staticcheck $(STATICCHECK_VERSION)"; \
+	     $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) || exit 1;; esac
+	$(STATICCHECK) ./...
 	@test -z "$$(gofmt -l core capi examples bench 2>/dev/null)" || { gofmt -l core capi examples bench; exit 1; }
 	@for f in $(L0_SRC); do $(CC) $(CWARN) -O2 $(CINC) -c $$f -o /dev/null || exit 1; done; echo "C: clean"
 

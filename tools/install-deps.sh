@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Install the system packages cachee needs to build and test, if missing.
-# Runs apt-get only when something is missing (and only as root).
+# Install the system packages cachee needs to build and test, if missing:
+# the xxHash header (the engine's hash), a C compiler and make, and
+# redis-server (the Redis peer of the benchmarks).  Runs apt-get only when
+# something is missing (and only as root).
 set -euo pipefail
 need=()
 [ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
-[ -f /usr/include/liburing.h ] || need+=(liburing-dev)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
