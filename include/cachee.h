@@ -1,19 +1,28 @@
 /*
  * cachee.h -- the C ABI of libcachee.so, the Go core of cachee.
  *
+ * Two headers make up cachee's C API.  include/cachee_l0.h is the engine of
+ * the shared-memory table (L0): runtime-free C, compiled into every user,
+ * and the specification of every byte of a region.  This one is the ABI of
+ * the tiers above and below it, in libcachee.so.  ARCHITECTURE.md says how
+ * they fit together.
+ *
  * libcachee.so is built from capi/ (package main, //export functions) with
- * `go build -buildmode=c-shared`.  It holds the tier engine: the per-process
- * L1 (otter, W-TinyLFU), and later the NVMe (L1.5) and Redis (L2) tiers, the
- * promotion of values into L0 and their demotion out of it, the loaders and
- * the tier statistics.  L0 itself, the shared-memory table, is NOT reached
- * through this ABI by the Python extension: the extension reads and writes
- * L0 directly (include/cachee_l0.h) and calls libcachee only for what L0
- * cannot serve.  libcachee opens its own L0 handle on the same region.
+ * `go build -buildmode=c-shared`.  It holds the tier engine (core/tiers):
+ * the per-process L1 (otter, W-TinyLFU), the promotion of values into L0 and
+ * their demotion out of it, the loaders and the tier statistics.  (The
+ * machine's disk tier and the fleet's Redis will run in the tier agent, a
+ * process of its own; see ARCHITECTURE.md.)  L0 itself, the shared-memory
+ * table, is NOT reached through this ABI by the Python extension: the
+ * extension reads and writes L0 directly (include/cachee_l0.h) and calls
+ * libcachee only for what L0 cannot serve.  libcachee opens its own L0
+ * handle on the same region, sharing the caller's process slot
+ * ("share_slot" in cachee_open's configuration).
  *
  * THE GO RUNTIME AND fork()
  * ---------------------------------------------------------------------
  * Loading libcachee.so starts a Go runtime, and a Go runtime does not survive
- * fork() without exec (../DESIGN.md).  So:
+ * fork() without exec (ARCHITECTURE.md, "Why the engine is C").  So:
  *   - a caller loads libcachee.so lazily (dlopen), the first time a process
  *     needs a tier beyond L0, never at import;
  *   - a caller records the pid that loaded it and, in a forked child, calls

@@ -3,6 +3,10 @@
  * that every process on a machine reads without a system call, a lock or a
  * copy.
  *
+ * (The tiers beyond L0 -- per-process L1, and the machine's and the
+ * fleet's shared tiers -- have an ABI of their own, include/cachee.h, the
+ * Go core in libcachee.so.  ARCHITECTURE.md says how the two fit together.)
+ *
  * This header is two things at once:
  *
  *   1. the public C API of the engine (functions, options, error codes), and

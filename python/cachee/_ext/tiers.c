@@ -3,7 +3,7 @@
  * core (include/cachee.h), loaded lazily and fork-safely.
  *
  * WHY LAZILY.  Loading libcachee.so starts a Go runtime, and a Go runtime
- * does not survive fork() without exec (DESIGN.md).  So the library is
+ * does not survive fork() without exec (ARCHITECTURE.md).  So the library is
  * dlopen'ed the first time a process NEEDS a tier: a read that misses L0 on
  * a cache configured with l1_bytes.  Never at import, never when a
  * SharedCache is constructed (l1_bytes or not), never for a write (a process
