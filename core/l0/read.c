@@ -206,9 +206,21 @@ static void group_prefetch(const cachee_l0 *h, size_t m, const void *const *keys
     }
 }
 
-int cachee_l0_read_many(cachee_l0 *h, size_t n, const void *const *keys,
-                        const size_t *key_lens, cachee_l0_view *views,
-                        int *results) {
+/* One key of a batch whose index entry and record were requested. */
+static int read_one(cachee_l0 *h, uint64_t slot, uint64_t hash, const void *key,
+                    size_t key_len, cachee_l0_view *v) {
+    l0_found f;
+    int rc = find_live_hashed(h, slot, hash, key, key_len, &f, true);
+    if (rc != 0) return rc;
+    touch(h, slot, &f);
+    fill_view(h, &f, v);
+    return 0;
+}
+
+/* The batch loop of read_many (pinned false) and get_many (pinned true). */
+static int batch(cachee_l0 *h, size_t n, const void *const *keys,
+                 const size_t *key_lens, cachee_l0_view *views, int *results,
+                 bool pinned) {
     if (h == NULL || (n > 0 && (keys == NULL || key_lens == NULL || views == NULL ||
                                 results == NULL)))
         return CACHEE_L0_E_INVAL;
@@ -223,38 +235,24 @@ int cachee_l0_read_many(cachee_l0 *h, size_t n, const void *const *keys,
             size_t i = base + j;
             memset(&views[i], 0, sizeof views[i]);
             if (results[i] != 0) continue;
-            l0_found f;
-            results[i] = find_live_hashed(h, slot, hs[j], keys[i], key_lens[i], &f, true);
-            if (results[i] != 0) continue;
-            touch(h, slot, &f);
-            fill_view(h, &f, &views[i]);
+            results[i] = pinned ? get_pinned_hashed(h, slot, hs[j], keys[i], key_lens[i],
+                                                    &views[i])
+                                : read_one(h, slot, hs[j], keys[i], key_lens[i], &views[i]);
         }
     }
     return 0;
 }
 
+int cachee_l0_read_many(cachee_l0 *h, size_t n, const void *const *keys,
+                        const size_t *key_lens, cachee_l0_view *views,
+                        int *results) {
+    return batch(h, n, keys, key_lens, views, results, false);
+}
+
 int cachee_l0_get_many(cachee_l0 *h, size_t n, const void *const *keys,
                        const size_t *key_lens, cachee_l0_view *views,
                        int *results) {
-    if (h == NULL || (n > 0 && (keys == NULL || key_lens == NULL ||
-                                views == NULL || results == NULL)))
-        return CACHEE_L0_E_INVAL;
-    uint64_t slot;
-    int rc = l0_my_slot(h, &slot);
-    if (rc != 0) return rc;
-    uint64_t hs[CACHEE_L0_BATCH_GROUP];
-    for (size_t base = 0; base < n; base += CACHEE_L0_BATCH_GROUP) {
-        size_t m = n - base < CACHEE_L0_BATCH_GROUP ? n - base : CACHEE_L0_BATCH_GROUP;
-        group_prefetch(h, m, keys + base, key_lens + base, hs, results + base);
-        for (size_t j = 0; j < m; j++) {
-            size_t i = base + j;
-            memset(&views[i], 0, sizeof views[i]);
-            if (results[i] == 0)
-                results[i] = get_pinned_hashed(h, slot, hs[j], keys[i], key_lens[i],
-                                               &views[i]);
-        }
-    }
-    return 0;
+    return batch(h, n, keys, key_lens, views, results, true);
 }
 
 int cachee_l0_is_current(cachee_l0 *h, uint64_t key_hash, uint64_t loc,
