@@ -64,6 +64,8 @@ def main(argv=None):
     p.add_argument("--region-mb", type=int, default=1024)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--path", default="/dev/shm", help="directory of the region")
+    p.add_argument("--huge-pages", action="store_true",
+                   help="create the region with huge_pages=True")
     p.add_argument("--quick", action="store_true", help="10k keys, 200k lookups, 3 rounds")
     p.add_argument("--json")
     a = p.parse_args(argv)
@@ -80,7 +82,8 @@ def main(argv=None):
     arrays = {k: rng.standard_normal(DIM, dtype=np.float32) for k in vnames}
 
     path = os.path.join(a.path, "cachee-bench-breakdown-%d" % os.getpid())
-    c = cachee.SharedCache(path, size_bytes=a.region_mb << 20)
+    c = cachee.SharedCache(path, size_bytes=a.region_mb << 20,
+                           **({"huge_pages": True} if a.huge_pages else {}))
     tmp = None
     env = None
     try:
@@ -137,9 +140,9 @@ def main(argv=None):
                     samples[name].append(ns)
 
         print("machine: " + common.machine())
-        print("region %d MiB at %s, %d keys of 512 B + %d vectors of %d x float32, "
+        print("region %d MiB at %s%s, %d keys of 512 B + %d vectors of %d x float32, "
               "%d %s lookups, %d rounds, batches of %d"
-              % (a.region_mb, a.path, a.keys, a.keys, DIM, a.lookups, a.dist, a.rounds, B))
+              % (a.region_mb, a.path, " (huge_pages=True)" if a.huge_pages else "", a.keys, a.keys, DIM, a.lookups, a.dist, a.rounds, B))
         base = samples["dict.get"]
         rows = []
         for name, _, _ in contenders + batch_contenders:
