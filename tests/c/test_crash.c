@@ -3,7 +3,8 @@
  *
  * Black box: writers killed at random moments (0-20 ms after they start),
  * many times, while other writers run.  After each kill another process
- * must be able to write the same keys within 1 s (no lock stays held),
+ * must be able to write the same keys promptly (no lock stays held; on an
+ * idle machine it takes microseconds, the bound is PROMPT_S),
  * cachee_l0_check must pass, and every value committed before the kill
  * (the writers log "about to write seq" and "seq written" in shared memory)
  * must be readable with its exact value, or with the value of the write
@@ -28,6 +29,16 @@
 #define MiB (1ull << 20)
 
 static int total_kills;
+
+/* "Promptly": the bound on a call that must not wait for a dead process.
+ * The engine takes a dead holder's lock at once (EOWNERDEAD) and sleeps on a
+ * lock in slices of 20 ms, so an idle machine needs microseconds to
+ * milliseconds; a lock that stays held makes the call hang (the alarm below
+ * ends it).  The bound is generous so that a slow, loaded machine (ASan, two
+ * shared cores) never fails it. */
+#define PROMPT_S 10.0
+/* Ends a test whose call hangs (SIGALRM), far above PROMPT_S. */
+#define HANG_S 120u
 
 static void alarm_guard(unsigned secs) { alarm(secs); }
 
@@ -79,15 +90,20 @@ static int logged_set(cachee_l0 *h, klog *lg, uint32_t id, uint8_t *buf) {
 
 /* A writer process for one role: runs until killed.  Each write is read
  * back.  After `budget` writes (0: no limit) it idles, so that the total
- * written stays below the arena and nothing is evicted. */
+ * written stays below the arena and nothing is evicted; so it does once the
+ * writers sharing the counter `shared` (NULL: none) have made BG_WRITES
+ * writes between them.  (Background writers write one record a millisecond
+ * for as long as the test runs: without that cap, a test slowed down enough
+ * by a loaded machine would fill the arena and evict.) */
+#define BG_WRITES 12000u
 static void role_writer(cachee_l0 *h, klog *lg, uint32_t role, int throttle_us,
-                        uint64_t seed, uint64_t budget) {
+                        uint64_t seed, uint64_t budget, volatile uint64_t *shared) {
     u_rng r = u_rng_seed(seed);
     uint8_t buf[1024], back[1024];
     for (uint64_t n = 0;; n++) {
-        if (budget && n >= budget) {
-            pause();
-            continue;
+        if ((budget && n >= budget) ||
+            (shared && __atomic_fetch_add(shared, 1, __ATOMIC_RELAXED) >= BG_WRITES)) {
+            for (;;) pause();
         }
         uint32_t id = role_key(role, (uint32_t)u_below(&r, ROLE_KEYS));
         int rc = logged_set(h, lg, id, buf);
@@ -153,11 +169,11 @@ static void verify_role(cachee_l0 *h, klog *lg, uint32_t role, uint64_t *nvals) 
 }
 
 /* After a kill: this process writes some of the dead writer's keys; each
- * set must complete within 1 s. Returns the slowest, in seconds. */
+ * set must complete promptly (PROMPT_S). Returns the slowest, in seconds. */
 static double timed_sets(cachee_l0 *h, klog *lg, uint32_t role, u_rng *r) {
     uint8_t buf[1024];
     double worst = 0;
-    alarm_guard(30); /* a lock held forever ends the test, not the CI job */
+    alarm_guard(HANG_S); /* a lock held forever ends the test, not the CI job */
     for (int i = 0; i < 5; i++) {
         uint32_t id = role_key(role, (uint32_t)u_below(r, ROLE_KEYS));
         double t0 = l0test_now();
@@ -166,16 +182,16 @@ static double timed_sets(cachee_l0 *h, klog *lg, uint32_t role, u_rng *r) {
         if (dt > worst) worst = dt;
     }
     alarm_guard(0);
-    if (worst >= 1.0) fprintf(stderr, "  a set after the kill took %.3f s\n", worst);
-    CHECK(worst < 1.0);
+    if (worst >= PROMPT_S) fprintf(stderr, "  a set after the kill took %.3f s\n", worst);
+    CHECK(worst < PROMPT_S);
     return worst;
 }
 
 static pid_t spawn_role(cachee_l0 *h, klog *lg, uint32_t role, int throttle_us,
-                        uint64_t seed, uint64_t budget) {
+                        uint64_t seed, uint64_t budget, volatile uint64_t *shared) {
     pid_t pid = u_fork();
     if (pid == 0) {
-        role_writer(h, lg, role, throttle_us, seed, budget);
+        role_writer(h, lg, role, throttle_us, seed, budget, shared);
         _exit(0);
     }
     return pid;
@@ -218,10 +234,11 @@ TEST(writers_killed_committed_values_survive) {
     const uint64_t budget = 2500;
     cachee_l0 *h = u_create_opts(name, size, 0, 65536, 0);
     klog *lg = u_shm(sizeof(klog) * ROLES * 1000);
+    volatile uint64_t *bg_writes = u_shm(4096); /* [0]: background writes */
     u_rng r = u_rng_seed(99);
     pid_t bg[2];
     for (int b = 0; b < 2; b++)
-        bg[b] = spawn_role(h, lg, 3 + (uint32_t)b, 1000, 500 + (uint64_t)b, 0);
+        bg[b] = spawn_role(h, lg, 3 + (uint32_t)b, 1000, 500 + (uint64_t)b, 0, bg_writes);
     double worst = 0, t0 = l0test_now();
     uint64_t verified = 0;
     for (int round = 0; round < kills; round++) {
@@ -236,7 +253,7 @@ TEST(writers_killed_committed_values_survive) {
             bg[b] = 0;
         } else {
             role = (uint32_t)round % 3;
-            victim = spawn_role(h, lg, role, 0, 1000 + (uint64_t)round, budget);
+            victim = spawn_role(h, lg, role, 0, 1000 + (uint64_t)round, budget, NULL);
             u_sleep_ms((double)u_below(&r, 21));
             kill_and_reap(victim);
         }
@@ -246,7 +263,7 @@ TEST(writers_killed_committed_values_survive) {
         verify_role(h, lg, role, &verified);
         for (int b = 0; b < 2; b++) {
             if (bg[b] == 0) bg[b] = spawn_role(h, lg, 3 + (uint32_t)b, 1000,
-                                              700 + (uint64_t)round, 0);
+                                              700 + (uint64_t)round, 0, bg_writes);
             else still_running(bg[b]);
         }
     }
@@ -255,8 +272,9 @@ TEST(writers_killed_committed_values_survive) {
     cachee_l0_stats s = u_stats(h);
     u_print_stats("end", &s);
     printf("  kills survived: %d in %.1f s; slowest set after a kill %.3f s; "
-           "%llu committed values verified\n",
-           total_kills, l0test_now() - t0, worst, (unsigned long long)verified);
+           "%llu committed values verified; %llu background writes\n",
+           total_kills, l0test_now() - t0, worst, (unsigned long long)verified,
+           (unsigned long long)(bg_writes[0] < BG_WRITES ? bg_writes[0] : BG_WRITES));
     printf("  arena %llu bytes, used %llu\n", (unsigned long long)s.capacity_bytes,
            (unsigned long long)s.used_bytes);
     CHECK(s.evictions == 0); /* premise: sized so that nothing is evicted */
@@ -347,8 +365,8 @@ TEST(writers_killed_under_eviction_pressure) {
         int i = (int)u_below(&r, NW);
         u_sleep_ms((double)u_below(&r, 21));
         kill_and_reap(w[i]);
-        /* this process can write (and so take the locks) within 1 s */
-        alarm_guard(30);
+        /* this process can write (and so take the locks) promptly */
+        alarm_guard(HANG_S);
         for (int j = 0; j < 3; j++) {
             double t = l0test_now();
             char k[32];
@@ -363,7 +381,7 @@ TEST(writers_killed_under_eviction_pressure) {
             if (dt > worst) worst = dt;
         }
         alarm_guard(0);
-        CHECK(worst < 1.0);
+        CHECK(worst < PROMPT_S);
         CHECK_REGION(h);
         sample_reads(h, nkeys, &r, info.segment_size);
         for (int j = 0; j < NW; j++)
@@ -436,6 +454,9 @@ TEST(readers_killed_holding_pins) {
                 cachee_l0_view v;
                 int rc = cachee_l0_get_pinned(h, k, kl, &v);
                 if (rc == CACHEE_L0_NOTFOUND) continue;
+                /* A reader that is killed late (a slow machine) has pinned
+                 * some segment 65535 times: refused, and it goes on. */
+                if (rc == CACHEE_L0_E_TOO_MANY_PINS && !at_rest) continue;
                 if (rc != 0) _exit(2);
                 if (u_verify_value(v.data, v.len, id, NULL) != 0) _exit(3);
                 n++;
@@ -553,16 +574,16 @@ static void die_while(cachee_l0 *h, void (*damage)(cachee_l0 *, void *), void *a
     munmap((void *)sync, 4096);
 }
 
-/* This process must get through `what` within 1 s. */
-#define WITHIN_1S(what, call)                                                \
+/* This process must get through `what` promptly (PROMPT_S). */
+#define PROMPTLY(what, call)                                                 \
     do {                                                                     \
-        alarm_guard(30);                                                     \
+        alarm_guard(HANG_S);                                                 \
         double t_ = l0test_now();                                            \
         call;                                                                \
         double dt_ = l0test_now() - t_;                                      \
         alarm_guard(0);                                                      \
         printf("  %s: %.4f s after the kill\n", what, dt_);                  \
-        CHECK(dt_ < 1.0);                                                    \
+        CHECK(dt_ < PROMPT_S);                                               \
     } while (0)
 
 static uint64_t shard_of_key(cachee_l0 *h, const char *k) {
@@ -582,11 +603,11 @@ TEST(killed_holding_global_lock) {
     cachee_l0 *h = crash_region(name, sizeof name, "wbglob");
     die_while(h, hold_global, NULL);
     cachee_l0_stats s;
-    WITHIN_1S("stats (global lock)", OK(cachee_l0_stats_get(&*h, &s)));
+    PROMPTLY("stats (global lock)", OK(cachee_l0_stats_get(&*h, &s)));
     CHECK_REGION(h);
-    WITHIN_1S("reap", CHECK(cachee_l0_reap(h) >= 0));
+    PROMPTLY("reap", CHECK(cachee_l0_reap(h) >= 0));
     /* refills need the global lock: write a few segments' worth */
-    WITHIN_1S("writes that refill", for (uint32_t id = 1000; id < 1100; id++)
+    PROMPTLY("writes that refill", for (uint32_t id = 1000; id < 1100; id++)
                                         OK(u_set_val(h, id, 2, 1000)));
     for (uint32_t id = 0; id < 300; id++) u_expect_val(h, id, 1);
     s = u_stats(h);
@@ -605,9 +626,9 @@ TEST(killed_holding_shard_lock) {
     cachee_l0 *h = crash_region(name, sizeof name, "wbshard");
     die_while(h, hold_shard, "k:1");
     u_expect_val(h, 1, 1); /* readers take no lock */
-    WITHIN_1S("set on the shard", OK(u_set_val(h, 1, 2, 500)));
+    PROMPTLY("set on the shard", OK(u_set_val(h, 1, 2, 500)));
     u_expect_val(h, 1, 2);
-    WITHIN_1S("delete on the shard", OK(cachee_l0_delete(h, "k:1", 3)));
+    PROMPTLY("delete on the shard", OK(cachee_l0_delete(h, "k:1", 3)));
     CHECK_REGION(h);
     for (uint32_t id = 2; id < 300; id++) u_expect_val(h, id, 1);
     OK(cachee_l0_close(h));
@@ -637,16 +658,18 @@ TEST(lost_wakeup_on_free_lock) {
         _exit(0);
     }
     u_wait_counter(&sync[0], 1, 30);
-    usleep(200 * 1000); /* the child is asleep in the kernel by now */
+    /* the child is asleep in the kernel (on the lock: it does nothing else) */
+    u_wait_asleep(pid, 30);
     CHECK(__atomic_load_n(&sync[1], __ATOMIC_ACQUIRE) == 0);
     double t0 = l0test_now();
     __atomic_store_n(word, 0, __ATOMIC_RELEASE); /* freed, nobody woken */
-    while (__atomic_load_n(&sync[1], __ATOMIC_ACQUIRE) == 0 && l0test_now() - t0 < 3.0)
+    double cap = u_patience(3.0); /* a waiter that never wakes */
+    while (__atomic_load_n(&sync[1], __ATOMIC_ACQUIRE) == 0 && l0test_now() - t0 < cap)
         usleep(1000);
     double dt = l0test_now() - t0;
     printf("  waiter took the lock %.4f s after it was freed\n", dt);
-    if (dt >= 1.0) kill_and_reap(pid);
-    CHECK(dt < 1.0);
+    if (dt >= PROMPT_S) kill_and_reap(pid);
+    CHECK(dt < PROMPT_S);
     CHECK_CHILD(pid, 10);
     cachee_l0_stats s;
     OK(cachee_l0_stats_get(h, &s)); /* takes the lock the child released */
@@ -684,9 +707,9 @@ TEST(killed_mid_publish_torn_entry) {
     cachee_l0 *h = crash_region(name, sizeof name, "wbtorn");
     die_while(h, torn_publish, "k:2");
     /* a reader meets the torn entry, waits, then repairs through the lock */
-    WITHIN_1S("read of the torn entry", u_expect_val(h, 2, 1));
+    PROMPTLY("read of the torn entry", u_expect_val(h, 2, 1));
     CHECK_REGION(h);
-    WITHIN_1S("set of the torn key", OK(u_set_val(h, 2, 2, 300)));
+    PROMPTLY("set of the torn key", OK(u_set_val(h, 2, 2, 300)));
     u_expect_val(h, 2, 2);
     for (uint32_t id = 3; id < 300; id++) u_expect_val(h, id, 1);
     CHECK_REGION(h);
@@ -706,7 +729,7 @@ TEST(killed_mid_rebuild_odd_layout) {
     char name[128];
     cachee_l0 *h = crash_region(name, sizeof name, "wbodd");
     die_while(h, odd_layout, "k:3");
-    WITHIN_1S("read in the shard", u_expect_val(h, 3, 1));
+    PROMPTLY("read in the shard", u_expect_val(h, 3, 1));
     uint8_t b[8];
     /* a miss in that shard is confirmed too */
     char miss[32];
@@ -715,7 +738,7 @@ TEST(killed_mid_rebuild_odd_layout) {
     do {
         snprintf(miss, sizeof miss, "absent:%u", m++);
     } while (shard_of_key(h, miss) != sh3);
-    WITHIN_1S("miss in the shard",
+    PROMPTLY("miss in the shard",
               CHECK_RC(cachee_l0_get(h, miss, strlen(miss), b, sizeof b, NULL),
                        CACHEE_L0_NOTFOUND));
     CHECK_REGION(h);
@@ -749,7 +772,7 @@ TEST(killed_between_refill_steps) {
     cachee_l0_stats s0 = u_stats(h);
     die_while(h, orphan_open, NULL);
     cachee_l0_stats s;
-    WITHIN_1S("stats", OK(cachee_l0_stats_get(h, &s)));
+    PROMPTLY("stats", OK(cachee_l0_stats_get(h, &s)));
     CHECK(s.segments_open == s0.segments_open); /* the orphan was sealed */
     CHECK_REGION(h);
     /* and the space comes back: write the arena twice over */
@@ -872,7 +895,8 @@ TEST(opener_killed_while_forked_child_lives) {
             u_expect_val(hx, 1, 1); /* registers on its own */
             u_inc(&sync[1]);
             double t0 = l0test_now();
-            while (!__atomic_load_n(&sync[2], __ATOMIC_ACQUIRE) && l0test_now() - t0 < 60)
+            while (!__atomic_load_n(&sync[2], __ATOMIC_ACQUIRE) &&
+                   l0test_now() - t0 < u_patience(60))
                 u_sleep_ms(5);
             _exit(0);
         }

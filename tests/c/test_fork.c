@@ -16,13 +16,14 @@
 
 
 
-/* Wait (polling stats, which reaps) until live_procs == want. */
+/* Wait (polling stats, which reaps) until live_procs == want (a hang guard
+ * of u_patience(10) s). */
 static void wait_live(cachee_l0 *h, uint64_t want) {
     double t0 = l0test_now();
     for (;;) {
         cachee_l0_stats s = u_stats(h);
         if (s.live_procs == want) return;
-        if (l0test_now() - t0 > 10) {
+        if (l0test_now() - t0 > u_patience(10)) {
             fprintf(stderr, "  live_procs stays %llu, want %llu\n",
                     (unsigned long long)s.live_procs, (unsigned long long)want);
             exit(1);
@@ -37,7 +38,7 @@ static void wait_pins(cachee_l0 *h, uint64_t want) {
     for (;;) {
         cachee_l0_stats s = u_stats(h);
         if (s.pins == want) return;
-        if (l0test_now() - t0 > 10) {
+        if (l0test_now() - t0 > u_patience(10)) {
             fprintf(stderr, "  pins stay %llu, want %llu\n",
                     (unsigned long long)s.pins, (unsigned long long)want);
             exit(1);

@@ -11,12 +11,16 @@
  * Concurrent creators end up with one region.
  *
  * L0TEST_LONG=1 runs the stress tests for 60 s and 30 s instead of 8 s and 5 s.
+ * The stress tests run at least that long, then on until the work they check
+ * for has happened (hits, sets, evictions: a slow machine needs longer),
+ * within a hang guard.
  */
 #define _GNU_SOURCE
 #include "l0test.h"
 #include "l0util.h"
 
 #include <pthread.h>
+#include <sched.h>
 
 #define KiB (1ull << 10)
 #define MiB (1ull << 20)
@@ -273,6 +277,18 @@ static void sum_and_report(const char *what, wstats *w, int n, double secs) {
     CHECK(t.errors == 0);
 }
 
+/* The workers have done what the stress tests check that they did: some
+ * hits, some sets, and evictions in the region.  (Their counters are read
+ * while they run; they only grow.) */
+static bool enough_work(cachee_l0 *h, wstats *w, int n) {
+    uint64_t hits = 0, sets = 0;
+    for (int i = 0; i < n; i++) {
+        hits += __atomic_load_n(&w[i].hits, __ATOMIC_RELAXED);
+        sets += __atomic_load_n(&w[i].sets, __ATOMIC_RELAXED);
+    }
+    return hits > 0 && sets > 0 && u_stats(h).evictions > 0;
+}
+
 TEST(processes_no_torn_reads_under_eviction) {
     char name[128];
     u_name(name, sizeof name, "stress");
@@ -293,9 +309,10 @@ TEST(processes_no_torn_reads_under_eviction) {
             _exit(0);
         }
     }
-    double t0 = l0test_now();
+    double t0 = l0test_now(), cap = secs + u_patience(60);
     int checks = 0;
-    while (l0test_now() - t0 < secs) {
+    while ((l0test_now() - t0 < secs || !enough_work(h, ws, W + R)) &&
+           l0test_now() - t0 < cap) {
         u_sleep_ms(500);
         CHECK_REGION(h); /* consistent while everybody works */
         checks++;
@@ -333,8 +350,9 @@ TEST(threads_no_torn_reads_under_eviction) {
         CHECK(pthread_create(&th[i], NULL, i < W ? writer_loop : reader_loop,
                              &ctx[i]) == 0);
     }
-    double t0 = l0test_now();
-    while (l0test_now() - t0 < secs) {
+    double t0 = l0test_now(), cap = secs + u_patience(60);
+    while ((l0test_now() - t0 < secs || !enough_work(h, ws, W + R)) &&
+           l0test_now() - t0 < cap) {
         u_sleep_ms(500);
         CHECK_REGION(h);
     }
@@ -441,13 +459,19 @@ static void tiny_run(const char *tag, int writers, int optimistic, double secs) 
     for (int i = 0; i < optimistic; i++)
         CHECK(pthread_create(&th[n++], NULL, tiny_optimistic, &t) == 0);
     CHECK(pthread_create(&th[n++], NULL, tiny_verifier, &t) == 0);
-    u_sleep_ms(secs * 1000);
+    /* at least secs, and until values were verified and evicted */
+    double t0 = l0test_now(), cap = secs + u_patience(60);
+    while ((l0test_now() - t0 < secs ||
+            __atomic_load_n(&t.checked, __ATOMIC_RELAXED) == 0 ||
+            u_stats(t.h).evictions == 0) &&
+           l0test_now() - t0 < cap)
+        u_sleep_ms(50);
     __atomic_store_n(&t.stop, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < n; i++) CHECK(pthread_join(th[i], NULL) == 0);
     cachee_l0_stats s = u_stats(t.h);
-    printf("  %d writer threads, %d optimistic readers, 1 verifier, %.0f s: %llu sets, "
+    printf("  %d writer threads, %d optimistic readers, 1 verifier, %.1f s: %llu sets, "
            "%llu evictions, %llu verified reads, corrupted values: %llu\n",
-           writers, optimistic, secs, (unsigned long long)t.sets,
+           writers, optimistic, l0test_now() - t0, (unsigned long long)t.sets,
            (unsigned long long)s.evictions, (unsigned long long)t.checked,
            (unsigned long long)t.corrupt);
     CHECK(t.checked > 0 && s.evictions > 0);
@@ -725,9 +749,12 @@ TEST(concurrent_creators_one_region) {
             cachee_l0_options_init(&o);
             o.size = 4 * MiB;
             o.flags = CACHEE_L0_CREATE | (excl ? CACHEE_L0_EXCLUSIVE : 0);
+            /* the openers wait for the creator: long enough for a creator
+             * slowed down by a loaded machine (the default is 5 s) */
+            o.open_timeout_ms = 60000;
             u_inc(&sync[0]);
-            while (__atomic_load_n(&sync[0], __ATOMIC_ACQUIRE) < P) {
-            } /* start together */
+            while (__atomic_load_n(&sync[0], __ATOMIC_ACQUIRE) < P)
+                sched_yield(); /* start together */
             cachee_l0 *h = NULL;
             int rc = cachee_l0_open(name, &o, &h);
             if (excl && rc == CACHEE_L0_E_REGION_EXISTS) {
