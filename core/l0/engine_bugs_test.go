@@ -4,9 +4,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cachee-dev/cachee/core/l0"
 )
@@ -22,11 +26,16 @@ import (
 // test run.
 
 // runBugHelper runs one engine operation on the region at path in a helper
-// process and fails the test if the operation takes longer than limit. The
-// helper says "begin" right before the operation, so process start-up does
-// not count; a helper still busy after limit is killed.
+// process and fails the test if the operation takes more than limit of CPU
+// time (the bugs spun: seconds of CPU per call; a fixed engine needs
+// microseconds), or does not return at all. The helper says "begin" right
+// before the operation, so process start-up does not count, and measures
+// the CPU time of the thread that runs it, which a loaded machine does not
+// inflate as it does wall-clock time; a helper still busy after
+// bugHangLimit(limit) of wall-clock time is killed.
 func runBugHelper(t *testing.T, op, path string, limit time.Duration, what string) {
 	t.Helper()
+	wallLimit := bugHangLimit(limit)
 	h := startHelper(t, "bug-"+op, path, 0, true)
 	if line, err := h.lines.ReadString('\n'); err != nil || line != "begin\n" {
 		h.cmd.Wait()
@@ -44,21 +53,64 @@ func runBugHelper(t *testing.T, op, path string, limit time.Duration, what strin
 		if err := h.cmd.Wait(); err != nil || out == "" {
 			t.Fatalf("engine bug: %s: the helper process died: %v: %.600s", what, err, h.stderr)
 		}
-		if el > limit {
-			t.Errorf("engine bug: %s took %v (%s); want an error or a miss within %v", what, el, out, limit)
+		cpu, ok := cpuOf(out)
+		if !ok {
+			t.Fatalf("helper said %q", out)
+		}
+		if cpu > limit {
+			t.Errorf("engine bug: %s took %v of CPU (%v in all; %s); want an error or a miss within %v",
+				what, cpu, el, out, limit)
+		}
+		if el > wallLimit {
+			t.Errorf("engine bug: %s took %v (%s); want an error or a miss long before %v", what, el, out, wallLimit)
 		}
 		t.Logf("%s: %s", what, out)
-	case <-time.After(limit):
+	case <-time.After(wallLimit):
 		h.cmd.Process.Kill()
 		h.cmd.Wait()
-		t.Errorf("engine bug: %s did not return within %v", what, limit)
+		t.Errorf("engine bug: %s did not return within %v", what, wallLimit)
 	}
 }
 
-// runBugOp is the helper side: one operation, its result and duration.
+// bugHangLimit is the wall-clock time after which an operation whose CPU
+// limit is limit counts as hung: ten times limit, at least 10 s (a slow,
+// loaded machine must never reach it).
+func bugHangLimit(limit time.Duration) time.Duration {
+	if d := 10 * limit; d > 10*time.Second {
+		return d
+	}
+	return 10 * time.Second
+}
+
+// cpuOf reads the "cpu=<ns>" of a helper's result line.
+func cpuOf(line string) (time.Duration, bool) {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, "cpu="); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			return time.Duration(n), err == nil
+		}
+	}
+	return 0, false
+}
+
+// threadCPU is the CPU time the calling OS thread has used.
+func threadCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// runBugOp is the helper side: one operation, its result, its duration and
+// the CPU time of the thread that ran it (the cgo call runs on the locked
+// thread).
 func runBugOp(r *l0.Region, op string) int {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	fmt.Println("begin")
 	start := time.Now()
+	cpu0 := threadCPU()
 	var err error
 	switch op {
 	case "get":
@@ -71,7 +123,8 @@ func runBugOp(r *l0.Region, op string) int {
 		fmt.Fprintln(os.Stderr, "unknown op", op)
 		return 3
 	}
-	fmt.Printf("returned %v after %v\n", err, time.Since(start).Round(time.Microsecond))
+	cpu := threadCPU() - cpu0
+	fmt.Printf("returned %v after %v cpu=%d\n", err, time.Since(start).Round(time.Microsecond), cpu.Nanoseconds())
 	return 0
 }
 

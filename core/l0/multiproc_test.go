@@ -73,10 +73,21 @@ func runHelper(mode string) int {
 	return 3
 }
 
+// helperCap is how long past its deadline a helper may go on for the work
+// TestMultiProcess checks for (a hang guard: a slow machine needs longer,
+// never this long).
+const helperCap = 2 * time.Minute
+
+// helperWriter writes until its deadline has passed and the region has
+// evicted (the pressure TestMultiProcess checks for), or helperCap after.
 func helperWriter(r *l0.Region, rng *rand.Rand, keys uint64, deadline time.Time) int {
 	var buf []byte
 	sets, fulls, dels := 0, 0, 0
-	for seq := uint64(1); time.Now().Before(deadline); seq++ {
+	evicted := func() bool {
+		st, err := r.Stats()
+		return err == nil && st.Evictions > 0
+	}
+	for seq := uint64(1); time.Now().Before(deadline) || (!evicted() && time.Now().Before(deadline.Add(helperCap))); seq++ {
 		for i := 0; i < 64; i++ {
 			k := rng.Uint64N(keys)
 			buf = makeValue(buf, k, seq, valHeader+rng.IntN(4000))
@@ -130,7 +141,9 @@ func helperReader(r *l0.Region, rng *rand.Rand, keys uint64, deadline time.Time)
 		}
 		return checkValue(h.p.Bytes(), h.key)
 	}
-	for time.Now().Before(deadline) {
+	// until the deadline, and until it has seen hits, pinned views and a
+	// batch (a slow machine needs longer), or helperCap after
+	for time.Now().Before(deadline) || ((hits == 0 || pinned == 0 || batch == 0) && time.Now().Before(deadline.Add(helperCap))) {
 		for i := 0; i < 64; i++ {
 			k := rng.Uint64N(keys)
 			reads++

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -235,31 +236,52 @@ func TestGetBuffer(t *testing.T) {
 func TestTTL(t *testing.T) {
 	r, _ := newRegion(t, "ttl", l0.Options{Size: 4 << 20})
 	key := []byte("ephemeral")
-	const ttl = 150 * time.Millisecond
-	before := time.Now()
-	if err := r.SetWith(key, []byte("soon gone"), l0.SetOptions{TTL: ttl}); err != nil {
-		t.Fatal(err)
-	}
 	if err := r.Set([]byte("forever"), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	it, err := r.GetItem(key, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if it.Expires.Before(before.Add(ttl)) || it.Expires.After(time.Now().Add(ttl)) {
-		t.Fatalf("Expires %v not in [%v, %v]", it.Expires, before.Add(ttl), time.Now().Add(ttl))
-	}
-	p, err := r.GetPinned(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !p.Expires().Equal(it.Expires) {
-		t.Fatalf("pinned expiry %v, item %v", p.Expires(), it.Expires)
-	}
-	// IfAbsent respects a live entry with a TTL.
-	if err := r.SetWith(key, []byte("x"), l0.SetOptions{IfAbsent: true}); err != l0.ErrExists {
-		t.Fatalf("IfAbsent on live key = %v", err)
+	// What a live key with a TTL does can only be checked before it
+	// expires: a machine too slow to get through the checks within 150 ms
+	// (preempted between the calls) tries again with a longer TTL.
+	var it l0.Item
+	var p *l0.Pinned
+	for ttl := 150 * time.Millisecond; ; ttl *= 4 {
+		before := time.Now()
+		if err := r.SetWith(key, []byte("soon gone"), l0.SetOptions{TTL: ttl}); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		it, err = r.GetItem(key, nil, nil)
+		if err == nil && (it.Expires.Before(before.Add(ttl)) || it.Expires.After(time.Now().Add(ttl))) {
+			t.Fatalf("Expires %v not in [%v, %v]", it.Expires, before.Add(ttl), time.Now().Add(ttl))
+		}
+		var perr, ierr error
+		if err == nil {
+			p, perr = r.GetPinned(key)
+			// IfAbsent respects a live entry with a TTL.
+			ierr = r.SetWith(key, []byte("x"), l0.SetOptions{IfAbsent: true})
+		}
+		if time.Now().Before(before.Add(ttl)) { // all of it while the key lived
+			if err != nil {
+				t.Fatal(err)
+			}
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			if !p.Expires().Equal(it.Expires) {
+				t.Fatalf("pinned expiry %v, item %v", p.Expires(), it.Expires)
+			}
+			if ierr != l0.ErrExists {
+				t.Fatalf("IfAbsent on live key = %v", ierr)
+			}
+			break
+		}
+		if p != nil {
+			p.Release()
+			p = nil
+		}
+		if ttl > time.Minute {
+			t.Fatal("every attempt outlived its TTL")
+		}
 	}
 	time.Sleep(time.Until(it.Expires) + 20*time.Millisecond)
 	if _, err := r.Get(key, nil); err != l0.ErrNotFound {
@@ -406,12 +428,21 @@ func TestPinnedStable(t *testing.T) {
 	r, _ := newRegion(t, "pinned", l0.Options{Size: 2 << 20, SegmentSize: 16 << 10})
 	key := []byte("pinned-key")
 	orig := makeValue(nil, 7, 1, 1000)
-	if err := r.SetWith(key, orig, l0.SetOptions{Meta: []byte("m"), TTL: 200 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
-	p, err := r.GetPinned(key)
-	if err != nil {
-		t.Fatal(err)
+	// Pinned before it expires (a machine too slow for 200 ms between the
+	// two calls tries again with a longer TTL).
+	var p *l0.Pinned
+	for ttl := 200 * time.Millisecond; ; ttl *= 4 {
+		t0 := time.Now()
+		if err := r.SetWith(key, orig, l0.SetOptions{Meta: []byte("m"), TTL: ttl}); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if p, err = r.GetPinned(key); err == nil {
+			break
+		}
+		if err != l0.ErrNotFound || time.Since(t0) < ttl || ttl > time.Minute {
+			t.Fatal(err)
+		}
 	}
 	view := p.Bytes()
 	if !bytes.Equal(view, orig) || string(p.Meta()) != "m" || p.Len() != len(orig) {
@@ -790,6 +821,7 @@ func TestConcurrentGoroutines(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var reads, hits, pinChecks int
+	var liveHits, livePinChecks atomic.Int64 // progress, read while they run
 	for w := 0; w < 3; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -856,6 +888,7 @@ func TestConcurrentGoroutines(t *testing.T) {
 					buf, err = r.Get(keyOf(k), buf)
 					if err == nil {
 						h++
+						liveHits.Add(1)
 						if e := checkValue(buf, k); e != nil {
 							t.Error(e)
 							return
@@ -892,6 +925,7 @@ func TestConcurrentGoroutines(t *testing.T) {
 								return
 							}
 							pc++
+							livePinChecks.Add(1)
 							if e := held[0].Release(); e != nil {
 								t.Error(e)
 							}
@@ -906,7 +940,13 @@ func TestConcurrentGoroutines(t *testing.T) {
 			}
 		}(g)
 	}
+	// At least dur, and until reads hit and pinned views were checked (a
+	// slow machine needs longer), within a hang guard.
+	start := time.Now()
 	time.Sleep(dur)
+	for (liveHits.Load() == 0 || livePinChecks.Load() == 0) && time.Since(start) < 2*time.Minute {
+		time.Sleep(10 * time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 	if hits == 0 || pinChecks == 0 {

@@ -16,7 +16,9 @@ func TestGetOrLoadComputesOnce(t *testing.T) {
 	// Several Caches over one region stand for several processes.
 	var cs []*tiers.Cache
 	for i := 0; i < 3; i++ {
-		cs = append(cs, open(t, tiers.Config{Path: p, L1Bytes: 1 << 20}))
+		// Waiters compute the value themselves after LoadWait: far longer
+		// than the 50 ms load, also on a slow, loaded machine.
+		cs = append(cs, open(t, tiers.Config{Path: p, L1Bytes: 1 << 20, LoadWait: time.Minute}))
 	}
 	var calls atomic.Int64
 	load := func(ctx context.Context, k []byte) ([]byte, tiers.SetOptions, error) {
@@ -61,11 +63,15 @@ func TestGetOrLoadErrorsAndTakeover(t *testing.T) {
 	// computes itself; a waiter whose ctx ends returns ctx.Err().
 	hold := make(chan struct{})
 	started := make(chan struct{})
-	go c.GetOrLoad(ctx, []byte("slow"), func(context.Context, []byte) ([]byte, tiers.SetOptions, error) {
-		close(started)
-		<-hold
-		return []byte("late"), tiers.SetOptions{}, nil
-	})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		c.GetOrLoad(ctx, []byte("slow"), func(context.Context, []byte) ([]byte, tiers.SetOptions, error) {
+			close(started)
+			<-hold
+			return []byte("late"), tiers.SetOptions{}, nil
+		})
+	}()
 	<-started
 	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
 	defer cancel()
@@ -82,5 +88,5 @@ func TestGetOrLoadErrorsAndTakeover(t *testing.T) {
 		t.Fatalf("%q %v after %v", v.Data, err, time.Since(t0))
 	}
 	close(hold)
-	time.Sleep(20 * time.Millisecond)
+	<-finished // the slow loader is done before the Cache is closed
 }

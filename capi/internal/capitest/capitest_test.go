@@ -162,7 +162,7 @@ func TestConcurrentThenNoLeaks(t *testing.T) {
 	if capitest.OpenHandles() != h0 {
 		t.Fatalf("open handles %d after close", capitest.OpenHandles())
 	}
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // a hang guard, for a loaded machine
 	for capitest.Goroutines() > g0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -294,7 +294,7 @@ func TestCloseUnderReaders(t *testing.T) {
 		}
 		capitest.Set(a, []byte("k"), []byte("from-a"), nil, 0, 0)
 		var wg sync.WaitGroup
-		var bad atomic.Int64
+		var bad, reads atomic.Int64
 		stop := make(chan struct{})
 		for i := 0; i < 3; i++ {
 			wg.Add(1)
@@ -310,9 +310,19 @@ func TestCloseUnderReaders(t *testing.T) {
 					if !(rc == capitest.OK && string(v.Data) == "from-a") && rc != capitest.EHandle {
 						bad.Add(1)
 					}
+					reads.Add(1)
 				}
 			}()
 		}
+		// the readers are at work (counted, not slept for: a loaded
+		// machine may not have started them after 2 ms)
+		waitReads := func(n int64) {
+			deadline := time.Now().Add(30 * time.Second) // a hang guard
+			for reads.Load() < n && time.Now().Before(deadline) {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+		waitReads(3)
 		time.Sleep(2 * time.Millisecond)
 		if rc := capitest.Close(a); rc != capitest.OK {
 			t.Fatal(rc)
@@ -322,6 +332,8 @@ func TestCloseUnderReaders(t *testing.T) {
 			t.Fatal(rc)
 		}
 		capitest.Set(b, []byte("k"), []byte("from-b"), nil, 0, 0)
+		// readers of the old id meet the reused slot
+		waitReads(reads.Load() + 3)
 		time.Sleep(2 * time.Millisecond)
 		close(stop)
 		wg.Wait()
