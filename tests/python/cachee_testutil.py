@@ -3,7 +3,9 @@ import itertools
 import os
 import re
 import shutil
+import signal
 import stat
+import time
 
 import cachee
 
@@ -127,3 +129,55 @@ def libcachee_available():
         return os.path.exists(env)
     return os.path.exists(os.path.join(os.path.dirname(os.path.abspath(cachee.__file__)),
                                        "libcachee.so"))
+
+
+def while_alive(body, ttl=0.3, longest=60.0):
+    """Check what keys with a TTL do while they live, on any machine.
+
+    body(ttl) stores keys with that TTL and checks them (asserts) while they
+    should still live.  A failed check only counts if body finished before
+    the TTL ran out: a slow, loaded machine that was preempted past it tries
+    again with a TTL four times as long (body must store its keys afresh).
+    Returns (ttl, end): the TTL of the run that counted and time.monotonic()
+    when it ended; every key it stored has expired at end + ttl (see
+    sleep_past).
+    """
+    while True:
+        t0 = time.monotonic()
+        try:
+            body(ttl)
+        except AssertionError:
+            if time.monotonic() - t0 < ttl or ttl * 4 > longest:
+                raise
+            ttl *= 4
+            continue
+        return ttl, time.monotonic()
+
+
+def sleep_past(ttl, end, margin=0.1):
+    """Sleep until keys stored before `end` with this TTL have expired."""
+    time.sleep(max(0.0, end + ttl + margin - time.monotonic()))
+
+
+def kill_all(pids):
+    """SIGKILL and reap those of these child processes (os.fork pids) that
+    have not been reaped yet; for a finally: clause, so that a failed test
+    leaves none behind.  A pid already reaped is left alone (it may name
+    another process by now)."""
+    for pid in pids:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue  # reaped already: not ours any more
+        if done == pid:
+            continue
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def stop_processes(procs):
+    """The same for multiprocessing.Process objects."""
+    for p in procs:
+        if p.pid is not None and p.exitcode is None:
+            p.kill()
+            p.join()

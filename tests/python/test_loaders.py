@@ -52,15 +52,22 @@ def test_numpy_values_come_back_as_read_only_views(cache):
 
 def test_ttl(cache):
     n = []
+    key = []
 
     def load(k):
         n.append(1)
         return b"v%d" % len(n)
 
-    assert cache.get_or_load("t", load, ttl=0.2) == b"v1"
-    assert cache.get_or_load("t", load, ttl=0.2) == b"v1"
-    time.sleep(0.35)
-    assert cache.get_or_load("t", load, ttl=0.2) == b"v2"
+    def live(ttl):  # a new key for each try
+        key[:] = ["t%g" % ttl]
+        assert cache.get_or_load(key[0], load, ttl=ttl) == b"v%d" % len(n)
+        first = len(n)
+        assert cache.get_or_load(key[0], load, ttl=ttl) == b"v%d" % first
+        assert len(n) == first  # served, not computed again
+
+    tu.sleep_past(*tu.while_alive(live, ttl=0.2))
+    before = len(n)
+    assert cache.get_or_load(key[0], load, ttl=0.2) == b"v%d" % (before + 1)
 
 
 def test_fn_raising_propagates_stores_nothing_and_releases(cache):
@@ -84,7 +91,7 @@ def test_waiter_takes_over_when_the_loader_raises(cache):
     def failing(k):
         order.append("first")
         entered.set()
-        release.wait(10)
+        release.wait(120)
         raise RuntimeError("loader failed")
 
     def second(k):
@@ -101,14 +108,15 @@ def test_waiter_takes_over_when_the_loader_raises(cache):
 
     th1 = threading.Thread(target=t1)
     th1.start()
-    assert entered.wait(10)
-    th2 = threading.Thread(target=lambda: results.append(cache.get_or_load("k", second)))
+    assert entered.wait(120)
+    th2 = threading.Thread(target=lambda: results.append(
+        cache.get_or_load("k", second, timeout=120)))
     th2.start()
-    time.sleep(0.1)  # th2 is waiting for th1's load
+    time.sleep(0.1)  # th2 is (most likely) waiting for th1's load
     assert order == ["first"]
     release.set()
-    th1.join(10)
-    th2.join(10)
+    th1.join(120)
+    th2.join(120)
     assert len(errs) == 1 and results == [b"from-second"]
     assert order == ["first", "second"]
 
@@ -141,18 +149,29 @@ def test_wait_releases_the_gil(cache):
     token = cache._load_lock("held", 0)  # this thread holds the key's loader lock
     assert token >= 0
     done = []
-    t = threading.Thread(
-        target=lambda: done.append(pytest.raises(LoadTimeoutError, cache.get_or_load,
-                                                  "held", lambda k: b"x", timeout=0.5)))
+    waiting = threading.Event()
+
+    def waiter():
+        waiting.set()
+        done.append(cache.get_or_load("held", lambda k: b"x", timeout=60))
+
+    t = threading.Thread(target=waiter)
     t.start()
+    assert waiting.wait(60)
+    # The main thread keeps running while the other waits for the lock we
+    # hold: it spins (at least 10000 times and 0.5 s, however slow the
+    # machine) and the waiter is still waiting at the end.  A wait that held
+    # the GIL would let the main thread spin only once the waiter gave up
+    # (60 s), when it is no longer alive.
     spins = 0
     t0 = time.monotonic()
-    while t.is_alive() and time.monotonic() - t0 < 5:
+    while t.is_alive() and (spins <= 10000 or time.monotonic() - t0 < 0.5):
         spins += 1
-    t.join()
-    cache._load_unlock(token)
-    assert done
-    assert spins > 10000  # the main thread kept running while the other waited
+    assert t.is_alive() and not done, "the waiter held the GIL until it gave up"
+    cache._load_unlock(token)  # now the waiter takes the lock and loads
+    t.join(60)
+    assert done == [b"x"]
+    assert spins > 10000
 
 
 def test_timeout(cache):
@@ -162,7 +181,9 @@ def test_timeout(cache):
     with pytest.raises(LoadTimeoutError, match="slow") as ei:
         cache.get_or_load("slow", lambda k: calls.append(k) or b"x", timeout=0.3)
     elapsed = time.monotonic() - t0
-    assert 0.25 <= elapsed < 2.0
+    # waited its timeout, then gave up: long before the default of 30 s (a
+    # loose bound, for a slow, loaded machine)
+    assert 0.25 <= elapsed < 10.0
     assert isinstance(ei.value, TimeoutError) and isinstance(ei.value, cachee.CacheError)
     assert calls == []
     # timeout=0: one try
@@ -182,7 +203,7 @@ def test_value_appearing_while_waiting_is_returned(cache):
 
     t = threading.Thread(target=writer)
     t.start()
-    assert cache.get_or_load("late", lambda k: b"not me", timeout=10) == b"written-by-holder"
+    assert cache.get_or_load("late", lambda k: b"not me", timeout=120) == b"written-by-holder"
     t.join()
 
 
@@ -241,11 +262,14 @@ def test_32_processes_missing_the_same_keys_load_each_once(cache, tmp_path):
     barrier = ctx.Barrier(nproc)
     procs = [ctx.Process(target=lh.miss_together, args=(cache, keys, calls, barrier, 0.05))
              for _ in range(nproc)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-    assert [p.exitcode for p in procs] == [0] * nproc
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(300)
+        assert [p.exitcode for p in procs] == [0] * nproc
+    finally:
+        tu.stop_processes(procs)
     loaded = [line.split()[1] for line in lh.lines(calls)]
     assert sorted(loaded) == sorted(keys), loaded  # exactly once per distinct key
 
@@ -256,20 +280,23 @@ def test_loader_killed_mid_load_another_takes_over(region_path, tmp_path):
     ctx = mp.get_context("spawn")
     stuck = ctx.Process(target=lh.stuck_loader, args=(region_path, "k", started))
     stuck.start()
-    t0 = time.monotonic()
-    while not lh.lines(started):
-        assert time.monotonic() - t0 < 60, "the stuck loader never started"
-        time.sleep(0.02)
-    result = []
-    waiter = threading.Thread(
-        target=lambda: result.append(cache.get_or_load("k", lambda k: b"taken-over",
-                                                       timeout=60)))
-    waiter.start()
-    time.sleep(0.3)
-    assert waiter.is_alive() and result == []  # waiting for the stuck loader
-    os.kill(stuck.pid, signal.SIGKILL)
-    stuck.join(10)
-    waiter.join(30)
+    try:
+        t0 = time.monotonic()
+        while not lh.lines(started):
+            assert time.monotonic() - t0 < 120, "the stuck loader never started"
+            time.sleep(0.02)
+        result = []
+        waiter = threading.Thread(
+            target=lambda: result.append(cache.get_or_load("k", lambda k: b"taken-over",
+                                                           timeout=120)))
+        waiter.start()
+        time.sleep(0.3)
+        assert waiter.is_alive() and result == []  # waiting for the stuck loader
+        os.kill(stuck.pid, signal.SIGKILL)
+        stuck.join(60)
+        waiter.join(120)
+    finally:
+        tu.stop_processes([stuck])
     assert result == [b"taken-over"]
     assert cache.get("k") == b"taken-over"
     cache.close()
@@ -303,16 +330,23 @@ def test_memoize_basic(cache):
 def test_memoize_bytes_ttl_and_custom_key(cache):
     calls = []
 
-    @cache.memoize(ttl=0.2, key=lambda user_id: "user:%d" % user_id)
-    def profile(user_id):
-        calls.append(user_id)
-        return b"profile-%d" % user_id
+    fn = []
 
-    assert profile(7) == b"profile-7" == cache.get("user:7")
-    assert profile(7) == b"profile-7"
-    assert calls == [7]
-    time.sleep(0.35)
-    profile(7)
+    def live(ttl):  # a new key for each try
+        calls.clear()
+
+        @cache.memoize(ttl=ttl, key=lambda user_id: "user:%d:%g" % (user_id, ttl))
+        def profile(user_id):
+            calls.append(user_id)
+            return b"profile-%d" % user_id
+
+        fn[:] = [profile]
+        assert profile(7) == b"profile-7" == cache.get("user:7:%g" % ttl)
+        assert profile(7) == b"profile-7"
+        assert calls == [7]
+
+    tu.sleep_past(*tu.while_alive(live, ttl=0.2))
+    fn[0](7)
     assert calls == [7, 7]
 
 

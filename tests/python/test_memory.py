@@ -87,6 +87,9 @@ def test_workers_share_one_copy(region_path):
         go()
         dicts = step(b"d")
         go()
+    except BaseException:
+        tu.kill_all([pid for pid, _, _ in workers])  # a failed test leaves none behind
+        raise
     finally:
         for pid, cmd_w, ack_r in workers:
             try:

@@ -66,8 +66,11 @@ def test_children_and_grandchildren(region_path, method):
     arg = cache if method == "fork" else region_path
     p = ctx.Process(target=ph.process_main, args=(arg, method, 1, 2))
     p.start()
-    p.join(180)
-    assert p.exitcode == 0
+    try:
+        p.join(300)
+        assert p.exitcode == 0
+    finally:
+        tu.stop_processes([p])
     # what the child and the grandchild wrote is visible in the parent
     assert cache.get("from-%s-depth1" % method) == b"%d" % p.pid
     gpid = cache.get("from-%s-depth2" % method)
@@ -106,7 +109,7 @@ def test_pool(region_path, method):
 # ------------------------------------------------- views through fork
 
 
-def _wait_readable(fd, timeout=60):
+def _wait_readable(fd, timeout=300):
     r, _, _ = select.select([fd], [], [], timeout)
     assert r, "timed out waiting for the other process"
 
@@ -146,24 +149,27 @@ def test_inherited_views_stay_valid_in_child(region_path):
             os._exit(status)
     os.close(go_r)
     os.close(res_w)
-    # the parent drops every view, then overwrites and churns the region
-    del mv, view, arr, part
-    gc.collect()
-    assert c.stats()["pins"] >= 1, "the child's copies of the pins are gone"
-    before = c.stats()["evictions"]
-    for i in range(200):
-        c.set("k", b"new-%d" % i)
-        c.set_numpy("n", np.full(1024, i, dtype=np.float32))
-    for i in range(1500):  # 6 MiB through a 2 MiB region
-        c.set("filler%d" % (i % 400), os.urandom(4096))
-    s = c.stats()
-    assert s["evictions"] > before
-    assert s["limbo_bytes"] > 0  # evicted segments kept only for the child's pins
-    os.write(go_w, b"g")
-    _wait_readable(res_r)
-    assert os.read(res_r, 1) == b"1", "inherited views changed in the child"
-    _, st = os.waitpid(pid, 0)
-    assert os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0
+    try:
+        # the parent drops every view, then overwrites and churns the region
+        del mv, view, arr, part
+        gc.collect()
+        assert c.stats()["pins"] >= 1, "the child's copies of the pins are gone"
+        before = c.stats()["evictions"]
+        for i in range(200):
+            c.set("k", b"new-%d" % i)
+            c.set_numpy("n", np.full(1024, i, dtype=np.float32))
+        for i in range(1500):  # 6 MiB through a 2 MiB region
+            c.set("filler%d" % (i % 400), os.urandom(4096))
+        s = c.stats()
+        assert s["evictions"] > before
+        assert s["limbo_bytes"] > 0  # evicted segments kept only for the child's pins
+        os.write(go_w, b"g")
+        _wait_readable(res_r)
+        assert os.read(res_r, 1) == b"1", "inherited views changed in the child"
+        _, st = os.waitpid(pid, 0)
+        assert os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0
+    finally:
+        tu.kill_all([pid])
     assert c.get("child-wrote") == b"yes"
     assert c.stats()["pins"] == 0
     c.check()
@@ -234,7 +240,8 @@ def test_reader_process_does_not_block_writer(region_path):
             assert os.read(done_r, 1) == b"1"
     finally:
         p.terminate()
-        p.join(30)
+        p.join(60)
+        tu.stop_processes([p])
     w.close()
 
 
@@ -274,12 +281,15 @@ def test_concurrent_writers_in_processes(region_path):
             i += 1
 
     procs = [ctx.Process(target=work, args=(w,)) for w in range(3)]
-    for p in procs:
-        p.start()
-    work(9)
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    try:
+        for p in procs:
+            p.start()
+        work(9)
+        for p in procs:
+            p.join(300)
+            assert p.exitcode == 0
+    finally:
+        tu.stop_processes(procs)
     c.check()
     c.close()
 

@@ -59,11 +59,12 @@ needs_root = pytest.mark.skipif(not IS_ROOT or not _nobody_exists(),
 # ------------------------------------------------------------------ helpers
 
 
-def run_forked(fn, uid=None, gid=None, timeout=30.0):
+def run_forked(fn, uid=None, gid=None, timeout=120.0):
     """Run fn() in a forked child, as uid/gid when given (every inherited
     descriptor closed first).  Returns (wait status, result): result is
     {"ok": fn's JSON-able return value} or {"exc": class name, "errno": ...}.
-    A child that does not finish in time is killed and the test fails."""
+    A child that does not finish in time (a hang guard: generous, for a
+    slow, loaded machine) is killed and the test fails."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
@@ -104,7 +105,7 @@ def run_forked(fn, uid=None, gid=None, timeout=30.0):
     return status, (json.loads(data) if data else None)
 
 
-def as_nobody(fn, timeout=30.0):
+def as_nobody(fn, timeout=120.0):
     return run_forked(fn, uid=NOBODY, gid=NOBODY, timeout=timeout)
 
 
@@ -329,7 +330,7 @@ def test_attacker_precreated_file_is_refused(make_path, kind):
                 pass
         return "refused"
 
-    status, res = run_forked(victim, timeout=20)
+    status, res = run_forked(victim, timeout=120)
     assert_clean_exit(status, "victim")
     assert res == {"ok": "refused"}, res
     after = os.lstat(name)
@@ -354,7 +355,7 @@ def test_unlink_refuses_a_fifo_without_blocking(make_path):
             return "refused"
         return "removed"
 
-    status, res = run_forked(victim, timeout=5)
+    status, res = run_forked(victim, timeout=120)  # a FIFO open would block forever
     assert_clean_exit(status, "victim")
     assert res == {"ok": "refused"}, res
     assert stat.S_ISFIFO(os.lstat(name).st_mode)
@@ -719,7 +720,7 @@ def _read_crafted(path, key):
         c.close()
         return out
 
-    status, res = run_forked(child, timeout=60)
+    status, res = run_forked(child, timeout=180)
     assert_clean_exit(status, "reader of a crafted region")
     assert "ok" in res, res
     return res["ok"]
@@ -920,7 +921,7 @@ def test_crafted_record_header_is_a_clean_error(region_path, case):
         c.close()
         return out
 
-    status, res = run_forked(child, timeout=60)
+    status, res = run_forked(child, timeout=180)
     assert_clean_exit(status, "reader of a crafted record")
     out = res["ok"]
     for label in ("get", "get_buffer", "get_numpy"):
@@ -996,7 +997,7 @@ def test_dead_slot_is_reaped_even_if_its_pid_is_reused(region_path):
             os._exit(0)
     _, st = os.waitpid(pid, 0)
     assert os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0
-    sleeper = subprocess.Popen(["sleep", "60"])
+    sleeper = subprocess.Popen(["sleep", "3600"])  # killed below
     try:
         fd = os.open(region_path, os.O_RDWR)
         try:
@@ -1063,7 +1064,7 @@ def test_full_shared_memory_cannot_crash_a_region_in_use():
             return [c.get("v%d" % (999 % 50)) == bytes([999 % 256]) * 12000,
                     c.stats()["sets"]]
 
-        status, res = run_forked(victim, timeout=60)
+        status, res = run_forked(victim, timeout=180)
         assert_clean_exit(status, "victim writing into a full /dev/shm")
         assert res["ok"][0] is True, res
         second = os.path.join(d, "second")
