@@ -5,19 +5,27 @@ kills a random worker (sometimes two, sometimes one still starting up) after
 a random delay, restarts it, and after every kill checks that no operation
 stalled, that SharedCache.check() passes and that the pins of the dead are
 reclaimed; now and then a hoarding episode fills the region with pins until
-writers get CacheFullError.  See the docstring of torture.py.
+writers get CacheFullError.  It runs for --minutes, then on (choosing its
+victims among the kind not killed yet) until it has killed writers and
+readers and seen evictions, hits and held views -- what a slow machine may
+not have got to in time -- within a hang guard.  See the docstring of
+torture.py.
 """
 import sys
 import time
 
-from shared import (F_DELS, F_FULL, F_OPSTART, F_READY, F_SETS, F_VBYTES, F_VIEWS, G_EPOCH,
-                    G_HOARD, ROLE_NAMES, ROLE_READER, ROLE_WRITER)
+from shared import (F_DELS, F_FULL, F_HELD, F_HITS, F_OPSTART, F_READY, F_SETS, F_VBYTES,
+                    F_VIEWS, G_EPOCH, G_HOARD, ROLE_NAMES, ROLE_READER, ROLE_WRITER)
 from supervisor import OPS_DETAIL, Supervisor, region_idle, region_stats_subset
 
 # the figures of the kill campaign that must be 0
 KILL_ZERO = ("torn_or_corrupt_reads", "stale_reads", "reads_past_expiry", "worker_errors",
-             "unexpected_worker_exits", "stalls_over_1s", "pin_accounting_mismatches",
+             "unexpected_worker_exits", "stalls_over_limit", "pin_accounting_mismatches",
              "check_failures", "writes_not_resumed")
+
+# How long the campaign may go on past --minutes for the work it must have
+# done (a hang guard).
+EXTRA_S = 120.0
 
 
 def writes_done(sup, W):
@@ -29,7 +37,9 @@ def fulls(sup, W):
 
 
 def hoard_episode(sup, W, timeout=4.0):
-    """Readers hoard views until writers see CacheFullError (or timeout)."""
+    """Readers hoard views until writers see CacheFullError (or timeout,
+    times the supervisor's patience)."""
+    timeout *= sup.patience
     f0 = fulls(sup, W)
     t0 = time.monotonic()
     sup.sh.q[G_HOARD] = 1
@@ -47,7 +57,9 @@ def hoard_episode(sup, W, timeout=4.0):
 
 
 def writes_resume(sup, W, timeout=5.0):
-    """ms until writers succeed again after a hoard (None: they did not)."""
+    """ms until writers succeed again after a hoard (None: they did not
+    within timeout, times the supervisor's patience)."""
+    timeout *= sup.patience
     t0 = time.monotonic()
     n0 = writes_done(sup, W)
     while time.monotonic() - t0 < timeout:
@@ -62,11 +74,13 @@ def kill_campaign(args):
     W, R = args.writers, args.readers
     nslots = W + R
     region_bytes = args.kill_region_mib << 20
-    sup = Supervisor(args.seed, "kill", nslots, region_bytes, 64 << 10)
+    sup = Supervisor(args.seed, "kill", nslots, region_bytes, 64 << 10,
+                     stall_ns=int(args.stall_seconds * 1e9))
     sup.cfg = dict(path=sup.path, targets=list(range(W)), nkeys=args.nkeys,
                    hold_p=0.35, hold_max=16, hold_bytes=2 << 20, hold_mean_s=0.08,
                    hold_cap_s=1.5, hog_p=0.2, hog_bytes=region_bytes // 6,
-                   diag_pins=args.diag_pins)
+                   diag_pins=args.diag_pins, stall_ns=sup.stall_ns,
+                   expiry_slack_ns=max(1_000_000_000, sup.stall_ns))
     rng = sup.rng
     want_role = ROLE_WRITER if args.victims == "writers" else ROLE_READER
     kills = []
@@ -82,6 +96,7 @@ def kill_campaign(args):
         sup.watch(args.warmup)
         st0 = sup.cache.stats()
         deadline = t_start + args.minutes * 60
+        hard_end = deadline + EXTRA_S
         epoch = 0
         worst_stall = 0
         check_ms_max = 0.0
@@ -91,7 +106,29 @@ def kill_campaign(args):
         restarted = []
         hoards = []
         next_hoard = time.monotonic() + (args.hoard_every / 2 if args.hoard_every else 0)
-        while time.monotonic() < deadline:
+
+        def kinds_missing():
+            """Roles no kill has hit yet (when kills pick any worker)."""
+            if args.victims != "any":
+                return []
+            return [r for r in (ROLE_WRITER, ROLE_READER) if not by_kind[ROLE_NAMES[r]]]
+
+        def work_missing():
+            """What the campaign must have done and has not yet."""
+            out = [ROLE_NAMES[r] + " kills" for r in kinds_missing()]
+            if not sum(sup.sh.get(s, F_HITS) for s in range(nslots)):
+                out.append("hits")
+            if not sum(sup.sh.get(s, F_HELD) for s in range(nslots)):
+                out.append("held views")
+            if sup.cache.stats()["evictions"] == st0["evictions"]:
+                out.append("evictions")
+            return out
+
+        while True:
+            if time.monotonic() >= deadline:
+                # on past the deadline only for what is still missing
+                if time.monotonic() >= hard_end or not work_missing():
+                    break
             hoard = None
             if args.hoard_every and time.monotonic() >= next_hoard:
                 # every reader keeps every view it gets until the region is
@@ -114,6 +151,8 @@ def kill_campaign(args):
                 alive = sorted(sup.pids)
                 if args.victims != "any":
                     alive = [a for a in alive if sup.roles[a] == want_role]
+                elif time.monotonic() >= deadline and kinds_missing():
+                    alive = [a for a in alive if sup.roles[a] in kinds_missing()]
                 nv = 2 if rng.random() < 0.1 and len(alive) > 2 else 1
                 victims = rng.sample(alive, nv)
             if not victims:
@@ -165,6 +204,7 @@ def kill_campaign(args):
                 print("kill %4d t=%6.1fs %-22s pins %s check %s" %
                       (epoch, tk - t_start, ",".join("%s%d" % (x["role"][0], x["slot"]) for x in vinfo),
                        "ok" if pc["ok"] else "MISMATCH", "ok" if ok else "FAIL"), flush=True)
+        t_loop_end = time.monotonic()
         # the last epoch: let it run a moment, then stop everyone
         sup.watch(0.3)
         hung = sup.stop_all()
@@ -181,9 +221,12 @@ def kill_campaign(args):
         tot = sup.totals()
         worst_stall = max(worst_stall, tot["lat_max_ns"], sup.inprogress_max)
         stalls = tot["slow_ops"] + sup.inprogress_stalls
+        still_missing = work_missing()
         final_pins_ok = region_idle(st)
         out.update({
             "duration_s": round(duration, 1),
+            "extended_s": round(max(0.0, t_loop_end - deadline), 1),
+            "work_missing": still_missing,
             "writers": W, "readers": R,
             "region_bytes": region_bytes, "segment_size": st["segment_size"],
             "value_max": st["value_max"], "keys": W * args.nkeys,
@@ -198,7 +241,8 @@ def kill_campaign(args):
             "reads_past_expiry": tot["expired_reads"],
             "worker_errors": tot["errors"],
             "unexpected_worker_exits": len(sup.unexpected) + len(hung),
-            "stalls_over_1s": stalls,
+            "stall_limit_ms": round(sup.stall_ns / 1e6),
+            "stalls_over_limit": stalls,
             "worst_stall_ms": round(worst_stall / 1e6, 2),
             "worst_stall_after_kill_ms": round(max([k.get("worst_op_ms", 0) for k in kills] or [0]), 2),
             "pin_accounting_mismatches": len(pin_mismatch) + (0 if final_pins_ok else 1),

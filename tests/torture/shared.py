@@ -9,6 +9,7 @@ A second mapping holds, per slot, the text of the first failure.
 import mmap
 
 STALL_NS = 1_000_000_000          # an operation slower than this is a stall
+                                  # (the default of --stall-seconds)
 
 G_EPOCH, G_FREEZE_REQ, G_FREEZE_ON, G_DROP, G_STOP, G_HOARD = range(6)
 GLOBALS = 16

@@ -1,10 +1,10 @@
 """supervisor.py -- the supervisor: forks, watches, kills and restarts workers.
 
 A Supervisor owns one region under /dev/shm and the Shared state of its
-workers: it forks them, notices operations running over 1 s and workers that
-die on their own, SIGKILLs and restarts them, pauses them at an operation
-boundary to compare the region's pin totals with what they hold, and sums
-their counters.  Also the process helpers around it: regions of dead runs
+workers: it forks them, notices operations running over the stall limit
+(--stall-seconds, 1 s by default) and workers that die on their own,
+SIGKILLs and restarts them, pauses them at an operation boundary to compare
+the region's pin totals with what they hold, and sums their counters.  Also the process helpers around it: regions of dead runs
 removed, a region unlinked whatever state it is in.
 """
 import os
@@ -26,6 +26,9 @@ from worker import worker_main
 
 SHM = "/dev/shm"
 PREFIX = "cachee-torture-"
+# With the default stall limit of 1 s; the supervisor scales them with it
+# (Supervisor.patience), so that a slow, loaded machine run with a generous
+# limit does not fail them either.
 PIN_POLL_S = 1.0                  # how long pins may take to be reclaimed
 FREEZE_TIMEOUT_S = 3.0
 
@@ -65,7 +68,7 @@ def unlink_region(path):
 class Supervisor:
     """Forks, watches, kills and restarts workers of one region."""
 
-    def __init__(self, seed, tag, nslots, region_bytes, segment_size):
+    def __init__(self, seed, tag, nslots, region_bytes, segment_size, stall_ns=STALL_NS):
         self.path = os.path.join(SHM, "%s%d-%s-%d" % (PREFIX, os.getpid(), tag, int(time.time())))
         self.sh = Shared(nslots)
         self.rng = random.Random(seed)
@@ -81,6 +84,10 @@ class Supervisor:
         self.killed = []      # (pid, worker, time, in_op, during_startup)
         self.t0 = time.monotonic()
         self.cfg = None
+        # an operation running longer than stall_ns is a stall; the waits of
+        # the supervisor that must outlast a slow machine scale with it
+        self.stall_ns = stall_ns
+        self.patience = max(1.0, stall_ns / STALL_NS)
 
     def name(self, slot):
         """The worker of a slot as the reports name it: w0, r3, m1, ..."""
@@ -128,7 +135,7 @@ class Supervisor:
 
     def wait_ready(self, timeout=10.0):
         """Watch until every worker has done its first operation."""
-        end = time.monotonic() + timeout
+        end = time.monotonic() + timeout * self.patience
         while time.monotonic() < end and not all(self.sh.get(s, F_READY) for s in self.pids):
             self.watch(0.02)
 
@@ -150,7 +157,7 @@ class Supervisor:
             t0 = q[self.sh.base(slot) + F_OPSTART]
             if t0 and now - t0 > self.inprogress_max:
                 self.inprogress_max = now - t0
-            if t0 and now - t0 > STALL_NS and (slot, t0) not in self._stalled:
+            if t0 and now - t0 > self.stall_ns and (slot, t0) not in self._stalled:
                 self._stalled.add((slot, t0))
                 self.inprogress_stalls += 1
                 sys.stderr.write("torture: slot %d (%s) in an operation for %.2f s\n" %
@@ -196,7 +203,7 @@ class Supervisor:
         q[G_FREEZE_ON] = 1
         req = q[G_FREEZE_REQ] + 1
         q[G_FREEZE_REQ] = req
-        end = time.monotonic() + FREEZE_TIMEOUT_S
+        end = time.monotonic() + FREEZE_TIMEOUT_S * self.patience
         while time.monotonic() < end:
             if all(q[self.sh.base(s) + F_ACK] == req for s in self.pids):
                 return True
@@ -214,12 +221,14 @@ class Supervisor:
 
     def pin_check(self, writer_slack):
         """Compare the region's pin totals and live processes with what the
-        (frozen) workers hold; polls up to PIN_POLL_S.  Returns a dict."""
+        (frozen) workers hold; polls up to PIN_POLL_S (times patience).
+        Returns a dict."""
         t0 = time.monotonic()
         res = {"ok": False}
         if not self.freeze():
             self.thaw()
-            res["why"] = "workers did not pause within %.0f s" % FREEZE_TIMEOUT_S
+            res["why"] = "workers did not pause within %.0f s" % (
+                FREEZE_TIMEOUT_S * self.patience)
             return res
         try:
             views, nbytes = self.held()
@@ -237,7 +246,7 @@ class Supervisor:
                            live_processes=st["live_processes"], expected_views=views,
                            expected_bytes=nbytes, expected_processes=nproc,
                            limbo_bytes=st["limbo_bytes"], ms=round((time.monotonic() - t0) * 1e3, 1))
-                if ok or time.monotonic() - t0 > PIN_POLL_S:
+                if ok or time.monotonic() - t0 > PIN_POLL_S * self.patience:
                     break
                 time.sleep(0.02)
             if not res["ok"]:
@@ -278,7 +287,7 @@ class Supervisor:
         q = self.sh.q
         q[G_STOP] = 1
         q[G_FREEZE_ON] = 0
-        end = time.monotonic() + timeout
+        end = time.monotonic() + timeout * self.patience
         hung = []
         while self.pids and time.monotonic() < end:
             for slot, pid in list(self.pids.items()):

@@ -4,6 +4,14 @@ Runs tests/torture/torture.py in a subprocess (it forks and SIGKILLs its own
 workers, which must not happen inside the pytest process) and asserts on the
 figures it writes as JSON.  Run it with
     PYTHONPATH=python .venv/bin/python -m pytest tests/torture -q
+
+Nothing here may fail because the machine is slow or loaded (make test runs
+on shared 2-core CI machines): an operation is a stall only past
+STALL_SECONDS (a hang, not a slow call: an idle machine's worst is ~0.1 s),
+the harness goes on past its set length until it has done the work asserted
+below, and its seed is fixed (it picks victims and delays; the timing of the
+kills varies from run to run all the same).  Torn, stale or corrupt reads,
+pin leaks, failed checks and hangs fail it as before.
 """
 import json
 import os
@@ -14,6 +22,8 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+STALL_SECONDS = 10
+SEED = 20250101
 
 
 def _package_root():
@@ -32,10 +42,14 @@ def figures(tmp_path_factory):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [_package_root()] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    # timeout: a hang guard (a healthy run takes ~40 s idle, a few minutes
+    # at worst on a loaded machine); the harness's workers die with it
+    # (PR_SET_PDEATHSIG) and its region is removed by the next run
     proc = subprocess.run([sys.executable, os.path.join(HERE, "torture.py"), "--short",
+                           "--seed", str(SEED), "--stall-seconds", str(STALL_SECONDS),
                            "--json", str(out)],
                           env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=240)
+                          stderr=subprocess.STDOUT, text=True, timeout=900)
     print(proc.stdout)
     assert out.exists(), "torture.py wrote no figures (exit %d):\n%s" % (
         proc.returncode, proc.stdout[-4000:])
@@ -47,10 +61,10 @@ def figures(tmp_path_factory):
 
 
 KILL_ZERO = ("torn_or_corrupt_reads", "stale_reads", "reads_past_expiry", "worker_errors",
-             "unexpected_worker_exits", "stalls_over_1s", "pin_accounting_mismatches",
+             "unexpected_worker_exits", "stalls_over_limit", "pin_accounting_mismatches",
              "check_failures", "writes_not_resumed")
 SOAK_ZERO = ("torn_or_corrupt_reads", "stale_reads", "reads_past_expiry", "worker_errors",
-             "unexpected_worker_exits", "stalls_over_1s", "memory_growth_violations",
+             "unexpected_worker_exits", "stalls_over_limit", "memory_growth_violations",
              "end_state_failures")
 
 
@@ -64,10 +78,13 @@ def test_kill_campaign_must_be_zero(figures, name):
 
 def test_kill_campaign_did_work(figures):
     k = figures["kill"]
+    # the campaign runs on past its 25 s until it has done this work
+    assert k["work_missing"] == [], k["work_missing"]
     assert k["kills_writer"] > 0 and k["kills_reader"] > 0, k
     assert k["ops"] > 0 and k["evictions"] > 0, k
     assert k["ops_detail"]["hits"] > 0 and k["ops_detail"]["views_held"] > 0, k
-    assert k["worst_stall_ms"] < 1000, k["worst_stall_ms"]
+    assert k["stall_limit_ms"] == STALL_SECONDS * 1000, k["stall_limit_ms"]
+    assert k["worst_stall_ms"] < k["stall_limit_ms"], k["worst_stall_ms"]
 
 
 @pytest.mark.parametrize("name", SOAK_ZERO)
