@@ -36,9 +36,9 @@ def miss_together(cache, keys, calls_path, barrier, delay):
         time.sleep(delay)
         return value_of(key)
 
-    barrier.wait(60)
+    barrier.wait(300)
     for k in keys:
-        got = cache.get_or_load(k, load, timeout=60)
+        got = cache.get_or_load(k, load, timeout=300)
         assert got == value_of(k), (k, got)
 
 

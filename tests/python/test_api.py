@@ -614,7 +614,7 @@ def test_shared_memory_is_mapped_read_only(cache, region_path):
         "ctypes.memset(p, 0xff, 64)\n"
         "print('wrote')\n" % region_path)
     r = subprocess.run([sys.executable, "-c", code], env=tu.child_env(),
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=300)
     assert "before" in r.stdout, r.stderr
     assert "wrote" not in r.stdout
     assert r.returncode != 0

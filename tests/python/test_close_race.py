@@ -43,5 +43,5 @@ def test_close_while_calls_release_the_gil(region_path, round_):
     start.wait()
     c.close()
     for t in ths:
-        t.join(60)
+        t.join(300)
     assert errors == []

@@ -295,7 +295,7 @@ print(json.dumps({"child": child, "q0": q0, "q1": c.stats()["demotion"]["queued"
                   "failed": c.stats()["demotion"]["failed"]}))
 """
     r = subprocess.run([sys.executable, "-c", code, region_path], env=tu.child_env(),
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["child"]["ok"] and out["q0"] > 0 and out["failed"] == 0, out
@@ -331,7 +331,7 @@ print(json.dumps({"errs": errs, "demotion": st["demotion"],
                   "l1": [t for t in st["tiers"] if t["name"] == "l1"][0]["demotions"]}))
 """
     r = subprocess.run([sys.executable, "-c", code, region_path], env=tu.child_env(),
-                       capture_output=True, text=True, timeout=180)
+                       capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["errs"] == [] and out["demotion"]["failed"] == 0, out

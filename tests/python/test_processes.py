@@ -48,7 +48,7 @@ print(json.dumps(out))
 """
     env = tu.child_env(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "-c", code, region_path], env=env,
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["after_import"] == out["before"], out
@@ -254,7 +254,7 @@ def test_child_spawned_by_subprocess_sees_data(region_path):
             "ph.verify(c)\n"
             "c.set('exec-child', b'ok')\n")
     r = subprocess.run([sys.executable, "-c", code, region_path], env=tu.child_env(),
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert c.get("exec-child") == b"ok"
     c.close()

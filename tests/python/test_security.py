@@ -538,7 +538,7 @@ def report(addr):
 
 def _has_torch():
     r = subprocess.run([sys.executable, "-c", "import torch"], env=tu.child_env(),
-                       capture_output=True, timeout=120)
+                       capture_output=True, timeout=300)
     return r.returncode == 0
 
 
@@ -562,7 +562,7 @@ def test_writing_through_a_view_kills_only_the_writer(region_path, route):
     keep = c.get_numpy("shared:weights")
     r = subprocess.run([sys.executable, "-c", WRITER_PRELUDE + WRITE_ROUTES[route]
                         + "\nprint('WROTE')\n", region_path],
-                       env=tu.child_env(), capture_output=True, text=True, timeout=120)
+                       env=tu.child_env(), capture_output=True, text=True, timeout=300)
     assert "about to write" in r.stdout, (r.stdout, r.stderr)
     assert "WROTE" not in r.stdout
     asan_segv = "AddressSanitizer" in r.stderr and "SEGV" in r.stderr
@@ -573,7 +573,7 @@ def test_writing_through_a_view_kills_only_the_writer(region_path, route):
         [sys.executable, "-c",
          "import sys, cachee; c = cachee.SharedCache.open(sys.argv[1]);"
          "print(bytes(c.get_numpy('shared:weights')).hex())", region_path],
-        env=tu.child_env(), capture_output=True, text=True, timeout=120)
+        env=tu.child_env(), capture_output=True, text=True, timeout=300)
     assert check.returncode == 0, check.stderr
     assert check.stdout.strip() == value.tobytes().hex()
     c.check()

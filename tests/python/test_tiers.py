@@ -59,7 +59,7 @@ out = {}
 """
 
 
-def run(code, region, timeout=120, **env):
+def run(code, region, timeout=300, **env):
     r = subprocess.run([sys.executable, "-c", PRELUDE + code, region],
                        env=tu.child_env(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", **env),
                        capture_output=True, text=True, timeout=timeout)
@@ -196,7 +196,7 @@ out["child"] = run_child(child)
 q = mp.get_context("fork").SimpleQueue()
 def mp_child():
     q.put(err(lambda: c.get("absent")))
-p = mp.get_context("fork").Process(target=mp_child); p.start(); p.join(60)
+p = mp.get_context("fork").Process(target=mp_child); p.start(); p.join(300)
 out["mp"] = q.get()
 out["parent_still_works"] = c.get("absent", "d")
 print(json.dumps(out))
@@ -266,7 +266,7 @@ with ctx.Pool(2) as pool:
 print(json.dumps(out))
 """
     r = subprocess.run([sys.executable, "-c", PRELUDE + code, region_path, method],
-                       env=tu.child_env(), capture_output=True, text=True, timeout=180)
+                       env=tu.child_env(), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
     for ch in out["children"]:
@@ -362,8 +362,8 @@ import multiprocessing as mp
 ctx = mp.get_context("fork")
 c = cachee.SharedCache(PATH, size_bytes=16 << 20, l1_bytes=1 << 20)
 c.set("a", b"parent")            # the parent never loads the tiers
-met = ctx.Barrier(4, timeout=120)
-done = ctx.Barrier(4, timeout=120)
+met = ctx.Barrier(4, timeout=300)
+done = ctx.Barrier(4, timeout=300)
 q = ctx.SimpleQueue()
 def worker(i):
     c.get("miss-%d" % i)           # loads this worker's own tiers
@@ -380,7 +380,7 @@ out["parent_loaded"] = state()["loaded"]
 out["after"] = c.stats()["live_processes"]
 print(json.dumps(out))
 """
-    out = run(code, region_path, timeout=180)
+    out = run(code, region_path, timeout=600)
     assert out["workers"] == [[True, 5]] * 4, out
     assert out["exit"] == [0] * 4 and out["parent_loaded"] is False, out
     assert out["after"] == 1, out
