@@ -400,6 +400,49 @@ TEST(fork_handoff_depth_3) {
     OK(cachee_l0_unlink(name));
 }
 
+/* A hand-off child that forks with hand-off again before its own parent
+ * has returned from cachee_l0_fork_parent (here: the parent waits until the
+ * child and grandchild are done): every call succeeds, and the child, alive,
+ * keeps its slot through a reap (it used to lose its liveness bytes:
+ * tests/torture/repro/fork_handoff_chain_race.c). */
+TEST(handoff_child_forks_before_its_parent_returns) {
+    char name[128];
+    u_name(name, sizeof name, "handoffchain");
+    cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
+    OK(u_set_val(h, 1, 1, 100));
+    volatile uint64_t *sync = u_shm(4096);
+    OK(cachee_l0_fork_prepare(h));
+    pid_t pid = u_fork();
+    if (pid == 0) {
+        OK(cachee_l0_fork_child(h));
+        OK(cachee_l0_fork_prepare(h));
+        pid_t g = u_fork();
+        if (g == 0) {
+            OK(cachee_l0_fork_child(h));
+            OK(u_set_val(h, 3, 1, 100));
+            _exit(0);
+        }
+        OK(cachee_l0_fork_parent(h));
+        CHECK_CHILD(g, 60);
+        u_inc(&sync[0]);                  /* grandchild gone */
+        u_wait_counter(&sync[1], 1, 60);  /* the parent reaped */
+        OK(u_set_val(h, 2, 1, 100));      /* our slot still works */
+        u_expect_val(h, 3, 1);
+        _exit(0);
+    }
+    u_wait_counter(&sync[0], 1, 60); /* only now does the parent return */
+    OK(cachee_l0_fork_parent(h));
+    CHECK(cachee_l0_reap(h) >= 0); /* the grandchild's slot, at most */
+    CHECK(u_stats(h).live_procs == 2); /* we and the live child */
+    u_inc(&sync[1]);
+    CHECK_CHILD(pid, 60);
+    u_expect_val(h, 2, 1);
+    wait_live(h, 1);
+    CHECK_REGION(h);
+    OK(cachee_l0_close(h));
+    OK(cachee_l0_unlink(name));
+}
+
 /* Without hand-off: children work (lazy registration); a view inherited
  * from the parent is protected by the parent's pin, and releasing it in the
  * child is harmless. */

@@ -1,15 +1,18 @@
-/* fork_handoff_chain_race.c -- cachee_l0_fork_parent() fails with EAGAIN in
- * a hand-off child that forks (with hand-off) again before its own parent
- * has returned from cachee_l0_fork_parent().  Seen as a flake of
+/* fork_handoff_chain_race.c -- cachee_l0_fork_parent() failed with EAGAIN in
+ * a hand-off child that forked (with hand-off) again before its own parent
+ * had returned from cachee_l0_fork_parent().  Seen as a flake of
  * tests/c/test_fork.c fork_handoff_depth_3 on a loaded 2-core machine
  * ("test_fork.c:287: cachee_l0_fork_parent(h) returned 11 (Resource
  * temporarily unavailable)"); here the parent is made slow on purpose.
+ * FIXED in core/l0/procs.c: the hand-off no longer moves the parent's
+ * liveness; test_fork.c handoff_child_forks_before_its_parent_returns is
+ * the regression test.  This program now exits 0.
  *
  *   gcc -O1 -g -Iinclude -Icore/l0 -o /tmp/fhr \
  *       tests/torture/repro/fork_handoff_chain_race.c core/l0/[a-z]*.c -lpthread
- *   /tmp/fhr          # exit 1 and "child: fork_parent = 11" while the bug is there
+ *   /tmp/fhr          # exited 1 and printed "child: fork_parent = 11" before the fix
  *
- * Mechanism (core/l0/procs.c): fork_prepare claims the child's slot C by
+ * The mechanism, before the fix: (core/l0/procs.c): fork_prepare claims the child's slot C by
  * locking liveness byte (C, 0) through the parent's description D.  After
  * fork(), fork_child moves the child to a new description and locks (C, 1)
  * (lockbyte = 1); byte (C, 0) stays held by D until the *parent* drops D in
