@@ -94,7 +94,9 @@ static void plant_abandoned(const char *name, const char *path) {
  * P processes open one name at the same moment, round after round.  The
  * rounds cycle through what the name holds when they start: nothing (they
  * race to create it), a ready region (they attach), an abandoned one (one of
- * them replaces it, the others wait for the replacement).
+ * them replaces it, the others wait for the replacement), and nothing again
+ * with CACHEE_L0_EXCLUSIVE (exactly one creates it, the others are told it
+ * exists).
  */
 TEST(many_openers_many_rounds) {
     char name[128], path[256];
@@ -102,12 +104,14 @@ TEST(many_openers_many_rounds) {
     u_shm_path(path, sizeof path, name);
     u_track(name);
     enum { P = 12 };
-    int rounds = u_long_mode() ? 3000 : 150;
+    int rounds = u_long_mode() ? 3000 : 160;
     volatile uint64_t *sync = u_shm(4096);
-    int kinds[3] = {0, 0, 0};
+    int kinds[4] = {0, 0, 0, 0};
+    static const char *const kind_name[4] = {"fresh", "existing", "abandoned", "exclusive"};
     for (int round = 0; round < rounds; round++) {
-        int kind = round % 3; /* 0 fresh, 1 existing, 2 abandoned */
-        if (kind == 0) {
+        int kind = round % 4; /* 0 fresh, 1 existing, 2 abandoned, 3 exclusive */
+        int excl = kind == 3;
+        if (kind == 0 || kind == 3) {
             int rc = cachee_l0_unlink(name);
             CHECK(rc == 0 || rc == CACHEE_L0_E_NO_REGION);
         } else if (kind == 2) {
@@ -122,23 +126,27 @@ TEST(many_openers_many_rounds) {
             pids[p] = u_fork();
             if (pids[p] != 0) continue;
             cachee_l0_options o = create_opts();
+            if (excl) o.flags |= CACHEE_L0_EXCLUSIVE;
             u_inc(&sync[0]);
-            while (__atomic_load_n(&sync[0], __ATOMIC_ACQUIRE) < P) {
-            } /* start together */
+            while (__atomic_load_n(&sync[0], __ATOMIC_ACQUIRE) < P)
+                sched_yield(); /* start together */
             cachee_l0 *h = NULL;
             int rc = cachee_l0_open(name, &o, &h);
+            if (excl && rc == CACHEE_L0_E_REGION_EXISTS) {
+                u_inc(&sync[3]);
+                _exit(0);
+            }
             if (rc != 0)
                 fprintf(stderr, "  round %d (%s), process %d: %d (%s)\n", round,
-                        kind == 0 ? "fresh" : kind == 1 ? "existing" : "abandoned",
-                        p, rc, cachee_l0_strerror(rc));
+                        kind_name[kind], p, rc, cachee_l0_strerror(rc));
             OK(rc);
             __atomic_store_n(&sync[8 + p], mapped_inode(path), __ATOMIC_RELEASE);
             char k[16];
             snprintf(k, sizeof k, "p%d", p);
             OK(cachee_l0_set(h, k, strlen(k), k, strlen(k), NULL, 0, 0, 0));
             u_inc(&sync[1]);
-            u_wait_counter(&sync[1], P, 60);
-            for (int q = 0; q < P; q++) { /* everyone's write is visible */
+            u_wait_counter(&sync[1], excl ? 1 : P, 60);
+            for (int q = 0; q < (excl ? 0 : P); q++) { /* everyone's write is visible */
                 char kq[16], buf[16];
                 snprintf(kq, sizeof kq, "p%d", q);
                 cachee_l0_item it;
@@ -153,7 +161,11 @@ TEST(many_openers_many_rounds) {
         struct stat st;
         CHECK(stat(path, &st) == 0);
         CHECK(st.st_nlink == 1);
-        for (int p = 0; p < P; p++) CHECK(sync[8 + p] == (uint64_t)st.st_ino);
+        if (excl) { /* one creator; the others were told it exists */
+            CHECK(sync[1] == 1 && sync[3] == P - 1);
+        } else {
+            for (int p = 0; p < P; p++) CHECK(sync[8 + p] == (uint64_t)st.st_ino);
+        }
         if (kind == 1) CHECK(existed && st.st_ino == before.st_ino);
         if (kind == 2) CHECK(existed && st.st_ino != before.st_ino);
         kinds[kind]++;
@@ -163,8 +175,8 @@ TEST(many_openers_many_rounds) {
     CHECK(u_stats(h).live_procs == 1);
     OK(cachee_l0_close(h));
     OK(cachee_l0_unlink(name));
-    printf("  %d rounds of %d processes: %d fresh, %d existing, %d abandoned; 0 failures\n",
-           rounds, P, kinds[0], kinds[1], kinds[2]);
+    printf("  %d rounds of %d processes: %d fresh, %d existing, %d abandoned, %d exclusive; "
+           "0 failures\n", rounds, P, kinds[0], kinds[1], kinds[2], kinds[3]);
 }
 
 /* ------------------------------------------- the forced interleaving */
