@@ -30,33 +30,33 @@
 #define COMPACT_NDIM_MAX 3
 #define NDIM_MAX 64
 
-/* The dtypes of the compact form, by code (1..): native byte order. */
+/* The dtypes of the compact form, by code (1..), as numpy's dtype.str in
+ * native byte order (regions never cross machines: the format word holds
+ * the byte order). */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define NATIVE "<"
+#else
+#define NATIVE ">"
+#endif
 static const struct {
+    const char *str;
     char kind;
     uint8_t itemsize;
 } compact_dtypes[] = {
-    {0, 0},   {'b', 1}, {'i', 1}, {'u', 1}, {'i', 2}, {'u', 2}, {'i', 4}, {'u', 4},
-    {'i', 8}, {'u', 8}, {'f', 2}, {'f', 4}, {'f', 8}, {'c', 8}, {'c', 16},
+    {"", 0, 0},
+    {"|b1", 'b', 1},          {"|i1", 'i', 1},          {"|u1", 'u', 1},
+    {NATIVE "i2", 'i', 2},    {NATIVE "u2", 'u', 2},    {NATIVE "i4", 'i', 4},
+    {NATIVE "u4", 'u', 4},    {NATIVE "i8", 'i', 8},    {NATIVE "u8", 'u', 8},
+    {NATIVE "f2", 'f', 2},    {NATIVE "f4", 'f', 4},    {NATIVE "f8", 'f', 8},
+    {NATIVE "c8", 'c', 8},    {NATIVE "c16", 'c', 16},
 };
+#undef NATIVE
 #define COMPACT_CODES (sizeof compact_dtypes / sizeof compact_dtypes[0])
-
-/* The dtype string of a compact code: "<f4", "|u1", ... */
-static void compact_dtype_str(unsigned code, char out[8]) {
-    const uint16_t probe = 1;
-    char order = compact_dtypes[code].itemsize == 1 ? '|'
-                 : *(const uint8_t *)&probe          ? '<'
-                                                     : '>';
-    snprintf(out, 8, "%c%c%u", order, compact_dtypes[code].kind,
-             (unsigned)compact_dtypes[code].itemsize);
-}
 
 /* The compact code of a dtype string, or 0. */
 static unsigned compact_code(const char *s) {
-    char buf[8];
-    for (unsigned c = 1; c < COMPACT_CODES; c++) {
-        compact_dtype_str(c, buf);
-        if (strcmp(buf, s) == 0) return c;
-    }
+    for (unsigned c = 1; c < COMPACT_CODES; c++)
+        if (strcmp(compact_dtypes[c].str, s) == 0) return c;
     return 0;
 }
 
@@ -109,8 +109,13 @@ static void dtype_format(const char *s, char kind, Py_ssize_t itemsize,
         default: break;
         }
     }
-    if (f) snprintf(out, cap, "%s", f);
-    else snprintf(out, cap, "%zds", itemsize);
+    if (f) { /* a short literal: no snprintf on the hot path of get_numpy */
+        size_t n = strlen(f) < cap ? strlen(f) : cap - 1;
+        memcpy(out, f, n);
+        out[n] = '\0';
+    } else {
+        snprintf(out, cap, "%zds", itemsize);
+    }
 }
 
 /* ------------------------------------------------ numpy descriptors */
@@ -400,7 +405,7 @@ static int decode_compact(const uint8_t *m, uint32_t meta_len, uint64_t len,
     memset(out, 0, sizeof *out);
     unsigned code = m[1] >> 2, ndim = m[1] & 3u;
     if (code == 0 || code >= COMPACT_CODES || meta_len != 2u + 4u * ndim) goto corrupt;
-    compact_dtype_str(code, out->dtype);
+    memcpy(out->dtype, compact_dtypes[code].str, strlen(compact_dtypes[code].str) + 1);
     out->kind = compact_dtypes[code].kind;
     out->itemsize = compact_dtypes[code].itemsize;
     out->ndim = (int)ndim;
