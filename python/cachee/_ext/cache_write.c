@@ -185,15 +185,24 @@ int cache_setitem(CacheObject *c, PyObject *key, PyObject *value) {
     return rc < 0 ? -1 : 0;
 }
 
+/* The (key, value, ttl=None) arguments of add and set_numpy (kwlist names
+ * the second one): the cache open, the key, the value object, the TTL.
+ * 0 or -1 with an exception. */
+static int key_value_ttl(CacheObject *c, PyObject *args, PyObject *kw, char **kwlist,
+                         KeyBytes *k, PyObject **value, uint64_t *ttl_v) {
+    PyObject *key, *ttl = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O", kwlist, &key, value, &ttl))
+        return -1;
+    if (cache_check_open(c) < 0 || key_get(key, k) < 0 || ttl_ns(ttl, ttl_v) < 0) return -1;
+    return 0;
+}
+
 PyObject *cache_add(CacheObject *c, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"key", "value", "ttl", NULL};
-    PyObject *key, *value, *ttl = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O", kwlist, &key, &value, &ttl))
-        return NULL;
-    if (cache_check_open(c) < 0) return NULL;
     KeyBytes k;
+    PyObject *value;
     uint64_t ttl_v;
-    if (key_get(key, &k) < 0 || ttl_ns(ttl, &ttl_v) < 0) return NULL;
+    if (key_value_ttl(c, args, kw, kwlist, &k, &value, &ttl_v) < 0) return NULL;
     Py_buffer b;
     if (value_buffer(value, &b) < 0) return NULL;
     int rc = store(c, &k, b.buf, (size_t)b.len, NULL, 0, ttl_v, CACHEE_L0_IF_ABSENT);
@@ -204,13 +213,10 @@ PyObject *cache_add(CacheObject *c, PyObject *args, PyObject *kw) {
 
 PyObject *cache_set_numpy(CacheObject *c, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"key", "array", "ttl", NULL};
-    PyObject *key, *array, *ttl = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O", kwlist, &key, &array, &ttl))
-        return NULL;
-    if (cache_check_open(c) < 0) return NULL;
     KeyBytes k;
+    PyObject *array;
     uint64_t ttl_v;
-    if (key_get(key, &k) < 0 || ttl_ns(ttl, &ttl_v) < 0) return NULL;
+    if (key_value_ttl(c, args, kw, kwlist, &k, &array, &ttl_v) < 0) return NULL;
     uint8_t meta[CACHEE_L0_META_MAX];
     Py_ssize_t mlen = meta_encode(array, meta, sizeof meta);
     if (mlen < 0) return NULL;

@@ -348,11 +348,14 @@ static void layout_raw(ValueLayout *out, uint64_t len) {
     strcpy(out->format, "B");
 }
 
-/* Shape (ndim int64s at p) and the element count check, for both forms. */
-static int decode_shape(ValueLayout *out, const uint8_t *p, uint64_t len) {
+/* Shape (ndim little-endian integers of `width` bytes, 8 or 4, at p) and
+ * the element count check, for every form. */
+static int decode_shape(ValueLayout *out, const uint8_t *p, uint64_t len, int width) {
     uint64_t count = 1;
-    for (int i = 0; i < out->ndim; i++, p += 8) {
-        uint64_t v = get_u64(p);
+    for (int i = 0; i < out->ndim; i++, p += width) {
+        uint64_t v = width == 8 ? get_u64(p)
+                                : p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+                                      (uint64_t)p[3] << 24;
         if (v > (uint64_t)INT64_MAX) return -1;
         out->shape[i] = (int64_t)v;
         if (v != 0 && count > UINT64_MAX / v) return -1;
@@ -383,7 +386,7 @@ static int decode_structured(const uint8_t *m, uint32_t meta_len, uint64_t len,
     out->itemsize = isz;
     out->kind = 'V';
     snprintf(out->format, sizeof out->format, "%us", isz);
-    if (decode_shape(out, m + 10 + rlen, len) < 0) {
+    if (decode_shape(out, m + 10 + rlen, len, 8) < 0) {
         Py_CLEAR(out->descr);
         goto corrupt;
     }
@@ -400,33 +403,26 @@ int meta_is_raw(const void *meta, uint32_t meta_len) {
                                m[0] == META_COMPACT));
 }
 
-static int decode_compact(const uint8_t *m, uint32_t meta_len, uint64_t len,
-                          ValueLayout *out) {
-    memset(out, 0, sizeof *out);
-    unsigned code = m[1] >> 2, ndim = m[1] & 3u;
-    if (code == 0 || code >= COMPACT_CODES || meta_len != 2u + 4u * ndim) goto corrupt;
-    memcpy(out->dtype, compact_dtypes[code].str, strlen(compact_dtypes[code].str) + 1);
-    out->kind = compact_dtypes[code].kind;
-    out->itemsize = compact_dtypes[code].itemsize;
-    out->ndim = (int)ndim;
-    uint64_t count = 1;
-    for (unsigned i = 0; i < ndim; i++) {
-        const uint8_t *p = m + 2 + 4 * i;
-        uint64_t v = p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
-        out->shape[i] = (int64_t)v;
-        if (v != 0 && count > UINT64_MAX / v) goto corrupt;
-        count *= v;
-    }
-    if (count > UINT64_MAX / (uint64_t)out->itemsize ||
-        count * (uint64_t)out->itemsize != len)
-        goto corrupt;
-    dtype_format(out->dtype, out->kind, out->itemsize, out->format, sizeof out->format);
-    return 0;
-corrupt:
+static int meta_corrupt(void) {
     PyErr_SetString(cachee_state()->CorruptRegionError,
                     "stored array metadata is malformed or does not match the "
                     "value's length");
     return -1;
+}
+
+static int decode_compact(const uint8_t *m, uint32_t meta_len, uint64_t len,
+                          ValueLayout *out) {
+    memset(out, 0, sizeof *out);
+    unsigned code = m[1] >> 2, ndim = m[1] & 3u;
+    if (code == 0 || code >= COMPACT_CODES || meta_len != 2u + 4u * ndim)
+        return meta_corrupt();
+    memcpy(out->dtype, compact_dtypes[code].str, strlen(compact_dtypes[code].str) + 1);
+    out->kind = compact_dtypes[code].kind;
+    out->itemsize = compact_dtypes[code].itemsize;
+    out->ndim = (int)ndim;
+    if (decode_shape(out, m + 2, len, 4) < 0) return meta_corrupt();
+    dtype_format(out->dtype, out->kind, out->itemsize, out->format, sizeof out->format);
+    return 0;
 }
 
 int meta_decode(const void *meta, uint32_t meta_len, uint64_t len,
@@ -444,19 +440,14 @@ int meta_decode(const void *meta, uint32_t meta_len, uint64_t len,
     memset(out, 0, sizeof *out);
     if (meta_len < 4 || m[2] > NDIM_MAX || m[3] < 3 || m[3] >= sizeof out->dtype ||
         (size_t)meta_len != 4u + m[3] + 8u * m[2])
-        goto corrupt;
+        return meta_corrupt();
     memcpy(out->dtype, m + 4, m[3]);
     out->dtype[m[3]] = '\0';
-    if (dtype_parse(out->dtype, m[3], &out->kind, &out->itemsize) < 0) goto corrupt;
+    if (dtype_parse(out->dtype, m[3], &out->kind, &out->itemsize) < 0) return meta_corrupt();
     out->ndim = m[2];
-    if (decode_shape(out, m + 4 + m[3], len) < 0) goto corrupt;
+    if (decode_shape(out, m + 4 + m[3], len, 8) < 0) return meta_corrupt();
     dtype_format(out->dtype, out->kind, out->itemsize, out->format, sizeof out->format);
     return 0;
-corrupt:
-    PyErr_SetString(cachee_state()->CorruptRegionError,
-                    "stored array metadata is malformed or does not match the "
-                    "value's length");
-    return -1;
 }
 
 /* ------------------------------------------------------------ check */
