@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -170,6 +171,27 @@ static inline cachee_l0 *u_create(const char *name, uint64_t size, uint32_t seg)
     return u_create_opts(name, size, seg, 0, 0);
 }
 
+/** Name a region after `tag` into name[cap] (u_name) and create it
+ *  (u_create_opts): the first lines of most tests. */
+static inline cachee_l0 *u_new_opts(char *name, size_t cap, const char *tag,
+                                    uint64_t size, uint32_t seg,
+                                    uint64_t max_entries, uint32_t max_procs) {
+    u_name(name, cap, tag);
+    return u_create_opts(name, size, seg, max_entries, max_procs);
+}
+
+static inline cachee_l0 *u_new(char *name, size_t cap, const char *tag,
+                               uint64_t size, uint32_t seg) {
+    return u_new_opts(name, cap, tag, size, seg, 0, 0);
+}
+
+/** u_name into name[ncap] and its /dev/shm path into path[pcap]. */
+static inline void u_name_path(char *name, size_t ncap, char *path, size_t pcap,
+                               const char *tag) {
+    u_name(name, ncap, tag);
+    u_shm_path(path, pcap, name);
+}
+
 /** Open an existing region with default options; fails the test on error. */
 static inline cachee_l0 *u_attach(const char *name) {
     cachee_l0 *h = NULL;
@@ -188,6 +210,20 @@ static inline cachee_l0 *u_attach(const char *name) {
                     __FILE__, __LINE__, rc_, cachee_l0_strerror(rc_), m_);   \
             exit(1);                                                         \
         }                                                                    \
+    } while (0)
+
+/** The last lines of a test: close handle h, then unlink its region. */
+#define U_CLOSE_UNLINK(h, name)                                              \
+    do {                                                                     \
+        OK(cachee_l0_close(h));                                              \
+        OK(cachee_l0_unlink(name));                                          \
+    } while (0)
+
+/** The same, after cachee_l0_check passed on h (CHECK_REGION). */
+#define U_FINISH(h, name)                                                    \
+    do {                                                                     \
+        CHECK_REGION(h);                                                     \
+        U_CLOSE_UNLINK(h, name);                                             \
     } while (0)
 
 static inline cachee_l0_stats u_stats(cachee_l0 *h) {
@@ -443,6 +479,20 @@ static inline void u_describe_status(char *out, size_t cap, int st) {
     else snprintf(out, cap, "status %#x", st);
 }
 
+/** SIGKILL pid and reap it: it must have died of that signal (an exit
+ *  means it ended by itself, e.g. a writer that saw an error). */
+static inline void u_kill_and_reap(pid_t pid) {
+    kill(pid, SIGKILL);
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)) {
+        char d[64];
+        u_describe_status(d, sizeof d, st);
+        fprintf(stderr, "  process %d ended by itself: %s\n", (int)pid, d);
+        exit(1);
+    }
+}
+
 /** The child must exit 0 within u_patience(timeout_s) (else it is killed). */
 #define CHECK_CHILD(pid, timeout_s)                                          \
     do {                                                                     \
@@ -492,6 +542,29 @@ static inline void u_write_file(const char *path, const void *data, size_t len,
     close(fd);
 }
 
+/** Overwrite n bytes at offset off of an existing file. */
+static inline void u_poke(const char *path, off_t off, const void *b, size_t n) {
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    CHECK(pwrite(fd, b, n, off) == (ssize_t)n);
+    close(fd);
+}
+
+/** Read n bytes at offset off of a file. */
+static inline void u_peek(const char *path, off_t off, void *b, size_t n) {
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0);
+    CHECK(pread(fd, b, n, off) == (ssize_t)n);
+    close(fd);
+}
+
+/** Clear the ready mark of the region file at path: what a creator that
+ *  died after linking the file and before finishing it leaves behind. */
+static inline void u_clear_ready_mark(const char *path) {
+    uint32_t zero = 0;
+    u_poke(path, offsetof(struct cachee_l0_shm_header, ready), &zero, 4);
+}
+
 static inline bool u_exists(const char *path) {
     struct stat st;
     return lstat(path, &st) == 0;
@@ -499,32 +572,52 @@ static inline bool u_exists(const char *path) {
 
 /* ------------------------------------------------- keyed values */
 
-/** Store the self-checking value (id, seq) of `len` bytes under key id. */
-static inline int u_set_val(cachee_l0 *h, uint32_t id, uint64_t seq, size_t len) {
+/** Store the self-checking value (id, seq) of `len` bytes under key id,
+ *  with a TTL (0: none) and set flags. */
+static inline int u_set_val_ex(cachee_l0 *h, uint32_t id, uint64_t seq, size_t len,
+                               uint64_t ttl_ns, uint32_t flags) {
     uint8_t *buf = malloc(len);
     CHECK(buf != NULL);
     u_make_value(buf, len, id, seq);
     char k[32];
     size_t kl = u_key(k, sizeof k, id);
-    int rc = cachee_l0_set(h, k, kl, buf, len, NULL, 0, 0, 0);
+    int rc = cachee_l0_set(h, k, kl, buf, len, NULL, 0, ttl_ns, flags);
     free(buf);
     return rc;
 }
 
-/** Key id must hold exactly the value (id, seq); fails the test if not. */
-static inline void u_expect_val(cachee_l0 *h, uint32_t id, uint64_t seq) {
+/** The same without TTL or flags. */
+static inline int u_set_val(cachee_l0 *h, uint32_t id, uint64_t seq, size_t len) {
+    return u_set_val_ex(h, id, seq, len, 0, 0);
+}
+
+/** cachee_l0_get of key id into buf[cap]; *it (unless NULL) is zeroed
+ *  first.  Returns what cachee_l0_get returns. */
+static inline int u_get_val(cachee_l0 *h, uint32_t id, void *buf, size_t cap,
+                            cachee_l0_item *it) {
     char k[32];
     size_t kl = u_key(k, sizeof k, id);
+    if (it != NULL) memset(it, 0, sizeof *it);
+    return cachee_l0_get(h, k, kl, buf, cap, it);
+}
+
+/** Key id must hold exactly the value (id, seq); fails the test if not. */
+static inline void u_expect_val(cachee_l0 *h, uint32_t id, uint64_t seq) {
     uint8_t buf[8192];
     cachee_l0_item it;
-    memset(&it, 0, sizeof it);
-    int rc = cachee_l0_get(h, k, kl, buf, sizeof buf, &it);
+    int rc = u_get_val(h, id, buf, sizeof buf, &it);
     if (rc != 0) {
         fprintf(stderr, "  pid %d: get(k:%u) = %d (%s)\n", (int)getpid(), id, rc,
                 cachee_l0_strerror(rc));
         exit(1);
     }
     CHECK(u_value_equals(buf, it.value_len, id, seq) == 0);
+}
+
+/** u_expect_val for every key id in [first, first + n). */
+static inline void u_expect_range(cachee_l0 *h, uint32_t first, uint32_t n,
+                                  uint64_t seq) {
+    for (uint32_t id = first; id < first + n; id++) u_expect_val(h, id, seq);
 }
 
 #endif

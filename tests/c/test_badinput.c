@@ -19,30 +19,16 @@
 #define MiB (1ull << 20)
 #define NREF 20u
 
-static int set_val(cachee_l0 *h, uint32_t id, uint64_t seq, size_t len) {
-    uint8_t *buf = malloc(len);
-    CHECK(buf != NULL);
-    u_make_value(buf, len, id, seq);
-    char k[32];
-    size_t kl = u_key(k, sizeof k, id);
-    int rc = cachee_l0_set(h, k, kl, buf, len, NULL, 0, 0, 0);
-    free(buf);
-    return rc;
-}
-
 /* Reference keys 0..NREF-1 with values (id, 77). */
 static void ref_fill(cachee_l0 *h) {
-    for (uint32_t i = 0; i < NREF; i++) OK(set_val(h, i, 77, 50 + i * 13));
+    for (uint32_t i = 0; i < NREF; i++) OK(u_set_val(h, i, 77, 50 + i * 13));
 }
 
 static void ref_verify(cachee_l0 *h) {
     uint8_t buf[1024];
     for (uint32_t i = 0; i < NREF; i++) {
-        char k[32];
-        size_t kl = u_key(k, sizeof k, i);
         cachee_l0_item it;
-        memset(&it, 0, sizeof it);
-        OK(cachee_l0_get(h, k, kl, buf, sizeof buf, &it));
+        OK(u_get_val(h, i, buf, sizeof buf, &it));
         CHECK(it.value_len == 50 + i * 13);
         CHECK(u_value_equals(buf, it.value_len, i, 77) == 0);
     }
@@ -51,11 +37,36 @@ static void ref_verify(cachee_l0 *h) {
 
 /* A region with reference data for the "nothing changed" checks. */
 static cachee_l0 *ref_region(char *name, size_t cap, const char *tag) {
-    u_name(name, cap, tag);
-    cachee_l0 *h = u_create(name, 2 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, cap, tag, 2 * MiB, 16 * KiB);
     ref_fill(h);
     return h;
 }
+
+/* The same, with its /dev/shm path in path[256]. */
+static cachee_l0 *ref_region_at(char *name, size_t cap, char path[256],
+                                const char *tag) {
+    cachee_l0 *h = ref_region(name, cap, tag);
+    u_shm_path(path, 256, name);
+    return h;
+}
+
+/* A handle opened on name with options o (NULL: the defaults) sees the
+ * reference data; it is closed again. */
+static void ref_verify_opened(const char *name, const cachee_l0_options *o) {
+    cachee_l0 *h = NULL;
+    OK(cachee_l0_open(name, o, &h));
+    CHECK(h != NULL);
+    ref_verify(h);
+    OK(cachee_l0_close(h));
+}
+
+/* The last lines of a test with reference data: it is intact (and
+ * cachee_l0_check passes), then the handle closes and the region goes. */
+#define REF_FINISH(h, name)                                                  \
+    do {                                                                     \
+        ref_verify(h);                                                       \
+        U_CLOSE_UNLINK(h, name);                                             \
+    } while (0)
 
 /* Counters that a failed call must not move. */
 typedef struct snap {
@@ -115,13 +126,22 @@ static void open_fails(const char *path, const cachee_l0_options *o, int code,
 }
 #define OPEN_FAILS(path, o, code) open_fails((path), (o), (code), __LINE__)
 
+/* Opening the existing file at path fails with `code`, with and without
+ * CACHEE_L0_CREATE. */
+static void open_and_create_fail(const char *path, int code, int line) {
+    cachee_l0_options o = opts(0, 0);
+    open_fails(path, &o, code, line);
+    o = opts(2 * MiB, CACHEE_L0_CREATE);
+    open_fails(path, &o, code, line);
+}
+#define OPEN_AND_CREATE_FAIL(path, code) open_and_create_fail((path), (code), __LINE__)
+
 /* ------------------------------------------------------------ open */
 
 TEST(open_null_and_unknown_flags) {
     char name[128], path[256], rname[128];
     cachee_l0 *ref = ref_region(rname, sizeof rname, "nref");
-    u_name(name, sizeof name, "null");
-    u_shm_path(path, sizeof path, name);
+    u_name_path(name, sizeof name, path, sizeof path, "null");
     u_track(name);
     cachee_l0_options o = opts(2 * MiB, CACHEE_L0_CREATE);
     CHECK_RC(cachee_l0_open(name, &o, NULL), CACHEE_L0_E_INVAL);
@@ -143,22 +163,16 @@ TEST(open_null_and_unknown_flags) {
     o = opts(0, 0x40u);
     OPEN_FAILS(rname, &o, CACHEE_L0_E_INVAL);
     /* opts NULL means the defaults: open an existing region. */
-    cachee_l0 *h = NULL;
-    OK(cachee_l0_open(rname, NULL, &h));
-    ref_verify(h);
-    OK(cachee_l0_close(h));
+    ref_verify_opened(rname, NULL);
     OPEN_FAILS(name, NULL, CACHEE_L0_E_NO_REGION);
     CHECK(!u_exists(path));
-    ref_verify(ref);
-    OK(cachee_l0_close(ref));
-    OK(cachee_l0_unlink(rname));
+    REF_FINISH(ref, rname);
 }
 
 TEST(open_bad_sizes) {
     char name[128], path[256], rname[128];
     cachee_l0 *ref = ref_region(rname, sizeof rname, "sref");
-    u_name(name, sizeof name, "size");
-    u_shm_path(path, sizeof path, name);
+    u_name_path(name, sizeof name, path, sizeof path, "size");
     u_track(name);
     struct {
         uint64_t size;
@@ -209,13 +223,11 @@ TEST(open_bad_sizes) {
     CHECK(info.region_size == CACHEE_L0_SIZE_MIN);
     CHECK(info.max_procs == CACHEE_L0_PROCS_DEFAULT);
     CHECK(info.segments >= 8);
-    OK(set_val(h, 1, 1, 100));
+    OK(u_set_val(h, 1, 1, 100));
     CHECK_REGION(h);
     OK(cachee_l0_close(h));
     OK(cachee_l0_unlink(name));
-    ref_verify(ref);
-    OK(cachee_l0_close(ref));
-    OK(cachee_l0_unlink(rname));
+    REF_FINISH(ref, rname);
 }
 
 TEST(open_bad_paths) {
@@ -245,9 +257,7 @@ TEST(open_bad_paths) {
     }
     CHECK_RC(cachee_l0_unlink(NULL), CACHEE_L0_E_BAD_PATH);
     CHECK(u_exists("/dev/shm"));
-    ref_verify(ref);
-    OK(cachee_l0_close(ref));
-    OK(cachee_l0_unlink(rname));
+    REF_FINISH(ref, rname);
 }
 
 /* A name longer than the filesystem allows (NAME_MAX = 255) is "too long":
@@ -278,11 +288,8 @@ TEST(open_symlink_refused_target_untouched) {
     uint8_t *before = u_read_file(target, &len0);
     CHECK(symlink(target, link_) == 0);
 
-    cachee_l0_options o = opts(0, 0);
-    OPEN_FAILS(link_, &o, CACHEE_L0_E_UNSAFE_PATH);
-    o = opts(2 * MiB, CACHEE_L0_CREATE);
-    OPEN_FAILS(link_, &o, CACHEE_L0_E_UNSAFE_PATH);
-    o = opts(2 * MiB, CACHEE_L0_CREATE | CACHEE_L0_EXCLUSIVE);
+    OPEN_AND_CREATE_FAIL(link_, CACHEE_L0_E_UNSAFE_PATH);
+    cachee_l0_options o = opts(2 * MiB, CACHEE_L0_CREATE | CACHEE_L0_EXCLUSIVE);
     OPEN_FAILS(link_, &o, CACHEE_L0_E_UNSAFE_PATH);
     o = opts(0, CACHEE_L0_ALLOW_FOREIGN_OWNER | CACHEE_L0_ALLOW_LOOSE_MODE |
                     CACHEE_L0_ALLOW_ANY_FS);
@@ -323,36 +330,27 @@ TEST(open_symlink_refused_target_untouched) {
     unlink(link_);
     unlink(dangling);
     unlink(plain);
-    ref_verify(ref);
-    OK(cachee_l0_close(ref));
-    OK(cachee_l0_unlink(rname));
+    REF_FINISH(ref, rname);
 }
 
 TEST(open_directory_refused) {
     char name[128], path[256], rname[128];
     cachee_l0 *ref = ref_region(rname, sizeof rname, "dref");
-    u_name(name, sizeof name, "dir");
-    u_shm_path(path, sizeof path, name);
+    u_name_path(name, sizeof name, path, sizeof path, "dir");
     u_track_plain(path);
     CHECK(mkdir(path, 0700) == 0);
-    cachee_l0_options o = opts(0, 0);
-    OPEN_FAILS(name, &o, CACHEE_L0_E_UNSAFE_PATH);
-    o = opts(2 * MiB, CACHEE_L0_CREATE);
-    OPEN_FAILS(name, &o, CACHEE_L0_E_UNSAFE_PATH);
+    OPEN_AND_CREATE_FAIL(name, CACHEE_L0_E_UNSAFE_PATH);
     CHECK_RC(cachee_l0_unlink(name), CACHEE_L0_E_UNSAFE_PATH);
     struct stat st;
     CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
     CHECK(rmdir(path) == 0);
-    ref_verify(ref);
-    OK(cachee_l0_close(ref));
-    OK(cachee_l0_unlink(rname));
+    REF_FINISH(ref, rname);
 }
 
 TEST(open_non_region_file_unchanged) {
     char name[128], path[256], rname[128];
     cachee_l0 *ref = ref_region(rname, sizeof rname, "nrref");
-    u_name(name, sizeof name, "plain");
-    u_shm_path(path, sizeof path, name);
+    u_name_path(name, sizeof name, path, sizeof path, "plain");
     u_track_plain(path);
     static uint8_t data[3 * 4096];
     u_rng r = u_rng_seed(5);
@@ -364,11 +362,8 @@ TEST(open_non_region_file_unchanged) {
             memcpy(content, data, lens[c]);
             if (zero) memset(content, 0, lens[c]);
             u_write_file(path, content, lens[c], 0600);
-            cachee_l0_options o = opts(0, 0);
-            OPEN_FAILS(name, &o, CACHEE_L0_E_NOT_REGION);
-            o = opts(2 * MiB, CACHEE_L0_CREATE);
-            OPEN_FAILS(name, &o, CACHEE_L0_E_NOT_REGION);
-            o = opts(2 * MiB, CACHEE_L0_CREATE | CACHEE_L0_EXCLUSIVE);
+            OPEN_AND_CREATE_FAIL(name, CACHEE_L0_E_NOT_REGION);
+            cachee_l0_options o = opts(2 * MiB, CACHEE_L0_CREATE | CACHEE_L0_EXCLUSIVE);
             OPEN_FAILS(name, &o, CACHEE_L0_E_REGION_EXISTS);
             CHECK_RC(cachee_l0_unlink(name), CACHEE_L0_E_NOT_REGION);
             size_t got = 0;
@@ -395,81 +390,53 @@ TEST(open_non_region_file_unchanged) {
     CHECK(got == sizeof fake && memcmp(now, fake, got) == 0);
     free(now);
     unlink(path);
-    ref_verify(ref);
-    OK(cachee_l0_close(ref));
-    OK(cachee_l0_unlink(rname));
-}
-
-static void poke(const char *path, off_t off, const void *b, size_t n) {
-    int fd = open(path, O_RDWR);
-    CHECK(fd >= 0);
-    CHECK(pwrite(fd, b, n, off) == (ssize_t)n);
-    close(fd);
-}
-
-static void peek(const char *path, off_t off, void *b, size_t n) {
-    int fd = open(path, O_RDONLY);
-    CHECK(fd >= 0);
-    CHECK(pread(fd, b, n, off) == (ssize_t)n);
-    close(fd);
+    REF_FINISH(ref, rname);
 }
 
 TEST(open_format_or_magic_changed) {
     char name[128], path[256];
-    cachee_l0 *h = ref_region(name, sizeof name, "fmt");
-    u_shm_path(path, sizeof path, name);
+    cachee_l0 *h = ref_region_at(name, sizeof name, path, "fmt");
     uint64_t fmt, bad;
-    peek(path, 8, &fmt, 8);
+    u_peek(path, 8, &fmt, 8);
     /* Each byte of the format word matters. */
     for (int byte = 0; byte < 8; byte++) {
         bad = fmt ^ (1ull << (8 * byte));
-        poke(path, 8, &bad, 8);
-        cachee_l0_options o = opts(0, 0);
-        OPEN_FAILS(name, &o, CACHEE_L0_E_FORMAT);
-        o = opts(2 * MiB, CACHEE_L0_CREATE);
-        OPEN_FAILS(name, &o, CACHEE_L0_E_FORMAT);
+        u_poke(path, 8, &bad, 8);
+        OPEN_AND_CREATE_FAIL(name, CACHEE_L0_E_FORMAT);
         uint64_t now;
-        peek(path, 8, &now, 8);
+        u_peek(path, 8, &now, 8);
         CHECK(now == bad); /* refused, not "repaired" */
     }
     /* A handle opened before the change notices in check. */
     char msg[256];
     CHECK_RC(cachee_l0_check(h, msg, sizeof msg), CACHEE_L0_E_CORRUPT);
     CHECK(msg[0] != '\0');
-    poke(path, 8, &fmt, 8);
+    u_poke(path, 8, &fmt, 8);
     ref_verify(h);
 
     /* Magic. */
     char magic[8];
-    peek(path, 0, magic, 8);
+    u_peek(path, 0, magic, 8);
     CHECK(memcmp(magic, CACHEE_L0_MAGIC, 8) == 0);
     for (int byte = 0; byte < 8; byte++) {
         char bm[8];
         memcpy(bm, magic, 8);
         bm[byte] ^= 0x20;
-        poke(path, 0, bm, 8);
-        cachee_l0_options o = opts(0, 0);
-        OPEN_FAILS(name, &o, CACHEE_L0_E_NOT_REGION);
-        o = opts(2 * MiB, CACHEE_L0_CREATE);
-        OPEN_FAILS(name, &o, CACHEE_L0_E_NOT_REGION);
+        u_poke(path, 0, bm, 8);
+        OPEN_AND_CREATE_FAIL(name, CACHEE_L0_E_NOT_REGION);
         CHECK_RC(cachee_l0_unlink(name), CACHEE_L0_E_NOT_REGION);
         CHECK(u_exists(path));
     }
     CHECK_RC(cachee_l0_check(h, msg, sizeof msg), CACHEE_L0_E_CORRUPT);
-    poke(path, 0, magic, 8);
-    cachee_l0 *h2 = u_attach(name);
-    ref_verify(h2);
-    ref_verify(h);
-    OK(cachee_l0_close(h2));
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    u_poke(path, 0, magic, 8);
+    ref_verify_opened(name, NULL);
+    REF_FINISH(h, name);
 }
 
 /* Geometry in the header that contradicts itself or the file. */
 TEST(open_geometry_inconsistent) {
     char name[128], path[256];
-    cachee_l0 *h = ref_region(name, sizeof name, "geo");
-    u_shm_path(path, sizeof path, name);
+    cachee_l0 *h = ref_region_at(name, sizeof name, path, "geo");
     OK(cachee_l0_close(h));
     /* offsets of header fields (see struct cachee_l0_shm_header) */
 #define F(x) {offsetof(struct cachee_l0_shm_header, x), #x}
@@ -486,9 +453,9 @@ TEST(open_geometry_inconsistent) {
 #undef F
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         uint64_t v, w;
-        peek(path, fields[i].off, &v, 8);
+        u_peek(path, fields[i].off, &v, 8);
         w = v + 4096;
-        poke(path, fields[i].off, &w, 8);
+        u_poke(path, fields[i].off, &w, 8);
         cachee_l0 *x = NULL;
         int rc = cachee_l0_open(name, NULL, &x);
         if (rc == 0 || x != NULL) {
@@ -496,54 +463,39 @@ TEST(open_geometry_inconsistent) {
             exit(1);
         }
         CHECK(rc == CACHEE_L0_E_CORRUPT || rc == CACHEE_L0_E_SIZE_MISMATCH);
-        poke(path, fields[i].off, &v, 8);
+        u_poke(path, fields[i].off, &v, 8);
     }
     h = u_attach(name);
-    ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    REF_FINISH(h, name);
 }
 
 TEST(open_hard_link_refused) {
     char name[128], path[256], path2[300];
-    cachee_l0 *h = ref_region(name, sizeof name, "hlink");
-    u_shm_path(path, sizeof path, name);
+    cachee_l0 *h = ref_region_at(name, sizeof name, path, "hlink");
     snprintf(path2, sizeof path2, "%s-second", path);
     u_track_plain(path2);
     CHECK(link(path, path2) == 0);
+    OPEN_AND_CREATE_FAIL(name, CACHEE_L0_E_UNSAFE_PATH);
     cachee_l0_options o = opts(0, 0);
-    OPEN_FAILS(name, &o, CACHEE_L0_E_UNSAFE_PATH);
     OPEN_FAILS(path2, &o, CACHEE_L0_E_UNSAFE_PATH);
-    o = opts(2 * MiB, CACHEE_L0_CREATE);
-    OPEN_FAILS(name, &o, CACHEE_L0_E_UNSAFE_PATH);
     /* The handle opened before keeps working. */
     ref_verify(h);
     CHECK(unlink(path2) == 0);
-    cachee_l0 *h2 = u_attach(name);
-    ref_verify(h2);
-    OK(cachee_l0_close(h2));
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    ref_verify_opened(name, NULL);
+    U_CLOSE_UNLINK(h, name);
 }
 
 TEST(open_loose_mode) {
     char name[128], path[256];
-    cachee_l0 *h = ref_region(name, sizeof name, "mode");
-    u_shm_path(path, sizeof path, name);
+    cachee_l0 *h = ref_region_at(name, sizeof name, path, "mode");
     mode_t loose[] = {0666, 0644, 0640, 0604, 0700, 0610, 04600, 01600};
     for (size_t i = 0; i < sizeof loose / sizeof loose[0]; i++) {
         CHECK(chmod(path, loose[i]) == 0);
-        cachee_l0_options o = opts(0, 0);
-        OPEN_FAILS(name, &o, CACHEE_L0_E_MODE);
-        o = opts(2 * MiB, CACHEE_L0_CREATE);
-        OPEN_FAILS(name, &o, CACHEE_L0_E_MODE);
+        OPEN_AND_CREATE_FAIL(name, CACHEE_L0_E_MODE);
         struct stat st;
         CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == loose[i]);
-        o = opts(0, CACHEE_L0_ALLOW_LOOSE_MODE);
-        cachee_l0 *x = NULL;
-        OK(cachee_l0_open(name, &o, &x));
-        ref_verify(x);
-        OK(cachee_l0_close(x));
+        cachee_l0_options o = opts(0, CACHEE_L0_ALLOW_LOOSE_MODE);
+        ref_verify_opened(name, &o);
     }
     /* Asking for the mode the file has is not loose. */
     CHECK(chmod(path, 0666) == 0);
@@ -554,13 +506,9 @@ TEST(open_loose_mode) {
     OK(cachee_l0_close(x));
     /* Stricter than asked is fine. */
     CHECK(chmod(path, 0400) == 0);
-    x = u_attach(name);
-    ref_verify(x);
-    OK(cachee_l0_close(x));
+    ref_verify_opened(name, NULL);
     CHECK(chmod(path, 0600) == 0);
-    ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    REF_FINISH(h, name);
 }
 
 TEST(open_foreign_owner) {
@@ -569,32 +517,21 @@ TEST(open_foreign_owner) {
         return;
     }
     char name[128], path[256];
-    cachee_l0 *h = ref_region(name, sizeof name, "owner");
-    u_shm_path(path, sizeof path, name);
+    cachee_l0 *h = ref_region_at(name, sizeof name, path, "owner");
     CHECK(chown(path, 65534, 65534) == 0);
-    cachee_l0_options o = opts(0, 0);
-    OPEN_FAILS(name, &o, CACHEE_L0_E_OWNER);
-    o = opts(2 * MiB, CACHEE_L0_CREATE);
-    OPEN_FAILS(name, &o, CACHEE_L0_E_OWNER);
+    OPEN_AND_CREATE_FAIL(name, CACHEE_L0_E_OWNER);
     struct stat st;
     CHECK(stat(path, &st) == 0 && st.st_uid == 65534);
-    o = opts(0, CACHEE_L0_ALLOW_FOREIGN_OWNER);
-    cachee_l0 *x = NULL;
-    OK(cachee_l0_open(name, &o, &x));
-    ref_verify(x);
-    OK(cachee_l0_close(x));
+    cachee_l0_options o = opts(0, CACHEE_L0_ALLOW_FOREIGN_OWNER);
+    ref_verify_opened(name, &o);
     CHECK(chown(path, 0, 0) == 0);
-    ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    REF_FINISH(h, name);
 }
 
 TEST(open_missing_exists_size_mismatch) {
     char name[128], path[256], missing[128], mpath[256];
-    cachee_l0 *h = ref_region(name, sizeof name, "mism");
-    u_shm_path(path, sizeof path, name);
-    u_name(missing, sizeof missing, "missing");
-    u_shm_path(mpath, sizeof mpath, missing);
+    cachee_l0 *h = ref_region_at(name, sizeof name, path, "mism");
+    u_name_path(missing, sizeof missing, mpath, sizeof mpath, "missing");
     u_track(missing);
     cachee_l0_options o = opts(0, 0);
     OPEN_FAILS(missing, &o, CACHEE_L0_E_NO_REGION);
@@ -618,9 +555,7 @@ TEST(open_missing_exists_size_mismatch) {
     }
     struct stat st;
     CHECK(stat(path, &st) == 0 && (uint64_t)st.st_size == 2 * MiB);
-    ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    REF_FINISH(h, name);
     CHECK_RC(cachee_l0_unlink(name), CACHEE_L0_E_NO_REGION);
 }
 
@@ -733,14 +668,13 @@ TEST(open_no_space_on_small_tmpfs) {
  * simulated by clearing the ready mark of a real region. */
 TEST(open_abandoned_region) {
     char name[128], path[256];
-    cachee_l0 *h = ref_region(name, sizeof name, "aband");
-    u_shm_path(path, sizeof path, name);
+    cachee_l0 *h = ref_region_at(name, sizeof name, path, "aband");
     OK(cachee_l0_close(h));
     uint32_t ready;
-    peek(path, 24, &ready, 4);
+    u_peek(path, 24, &ready, 4);
     CHECK(ready == CACHEE_L0_READY_MARK);
     uint32_t zero = 0;
-    poke(path, 24, &zero, 4);
+    u_poke(path, 24, &zero, 4);
     size_t len0 = 0;
     uint8_t *before = u_read_file(path, &len0);
     struct stat st0;
@@ -772,20 +706,17 @@ TEST(open_abandoned_region) {
     uint8_t buf[64];
     CHECK_RC(cachee_l0_get(h, "k:0", 3, buf, sizeof buf, NULL), CACHEE_L0_NOTFOUND);
     ref_fill(h);
-    ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    REF_FINISH(h, name);
 }
 
 /* While the init lock is held (a creator at work), openers wait up to
  * open_timeout_ms, then give up; once the creator finishes they succeed. */
 TEST(open_waits_for_creator) {
     char name[128], path[256];
-    cachee_l0 *h = ref_region(name, sizeof name, "wait");
-    u_shm_path(path, sizeof path, name);
+    cachee_l0 *h = ref_region_at(name, sizeof name, path, "wait");
     OK(cachee_l0_close(h));
     uint32_t zero = 0, mark = CACHEE_L0_READY_MARK;
-    poke(path, 24, &zero, 4);
+    u_poke(path, 24, &zero, 4);
 
     volatile uint64_t *sync = u_shm(4096);
     pid_t pid = u_fork();
@@ -845,11 +776,10 @@ TEST(open_waits_for_creator) {
  * for a file that no longer has a name: with CREATE it makes the region. */
 TEST(open_creator_gives_up_while_waiting) {
     char name[128], path[256];
-    cachee_l0 *h = ref_region(name, sizeof name, "giveup");
-    u_shm_path(path, sizeof path, name);
+    cachee_l0 *h = ref_region_at(name, sizeof name, path, "giveup");
     OK(cachee_l0_close(h));
     uint32_t zero = 0;
-    poke(path, 24, &zero, 4);
+    u_poke(path, 24, &zero, 4);
     volatile uint64_t *sync = u_shm(4096);
     pid_t pid = u_fork();
     if (pid == 0) {
@@ -885,9 +815,7 @@ TEST(open_creator_gives_up_while_waiting) {
     OK(rc);
     CHECK(dt < 30.0);
     ref_fill(h);
-    ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    REF_FINISH(h, name);
 }
 
 /* ------------------------------------------------------ set/get/delete */
@@ -943,9 +871,7 @@ TEST(set_bad_arguments) {
     OK(cachee_l0_get(h, big, CACHEE_L0_KEY_MAX, buf, sizeof buf, NULL));
     CHECK(buf[0] == 'v');
     free(big);
-    ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    REF_FINISH(h, name);
 }
 
 TEST(get_bad_arguments) {
@@ -1004,9 +930,7 @@ TEST(get_bad_arguments) {
     FAILS(h, cachee_l0_release(h, &v), CACHEE_L0_E_BAD_PIN);
     FAILS(h, cachee_l0_release(h, &copy), CACHEE_L0_E_BAD_PIN);
     free(big);
-    ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    REF_FINISH(h, name);
 }
 
 TEST(delete_bad_arguments) {
@@ -1022,15 +946,12 @@ TEST(delete_bad_arguments) {
     FAILS(h, cachee_l0_delete(h, "k:1x", 4), CACHEE_L0_NOTFOUND);
     FAILS(h, cachee_l0_delete(h, "k:", 2), CACHEE_L0_NOTFOUND);
     free(big);
-    ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    REF_FINISH(h, name);
 }
 
 TEST(unlink_errors) {
     char name[128], path[256], tmp[300];
-    cachee_l0 *h = ref_region(name, sizeof name, "unl");
-    u_shm_path(path, sizeof path, name);
+    cachee_l0 *h = ref_region_at(name, sizeof name, path, "unl");
     CHECK_RC(cachee_l0_unlink(""), CACHEE_L0_E_BAD_PATH);
     CHECK_RC(cachee_l0_unlink("."), CACHEE_L0_E_BAD_PATH);
     CHECK_RC(cachee_l0_unlink(".."), CACHEE_L0_E_BAD_PATH);
@@ -1063,7 +984,7 @@ TEST(unlink_errors) {
     OK(cachee_l0_unlink(name));
     CHECK(!u_exists(path));
     ref_verify(h);
-    OK(set_val(h, 100, 1, 100));
+    OK(u_set_val(h, 100, 1, 100));
     CHECK_RC(cachee_l0_unlink(name), CACHEE_L0_E_NO_REGION);
     OK(cachee_l0_close(h));
 }
@@ -1089,9 +1010,7 @@ TEST(null_handle_everywhere) {
     /* without hand-off prepared, parent/child are no-ops */
     OK(cachee_l0_fork_parent(h));
     OK(cachee_l0_fork_child(h));
-    ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    REF_FINISH(h, name);
 }
 
 /* Every slot taken by a live process: the next process gets
@@ -1144,9 +1063,7 @@ TEST(too_many_procs) {
     CHECK(s.sets == NREF + 1);
     CHECK(s.live_procs == 1);
     CHECK(s.reaped_procs == 2);
-    ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    REF_FINISH(h, name);
 }
 
 /* A view released through a handle that did not pin it is "a foreign
@@ -1169,9 +1086,7 @@ TEST(release_foreign_view) {
     OK(cachee_l0_release(h2, &v));
     CHECK(u_stats(h).pins == 0);
     OK(cachee_l0_close(h2));
-    ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    REF_FINISH(h, name);
 }
 
 /* 65535 pins of one process on one segment is the limit; the next pin is
@@ -1181,7 +1096,7 @@ TEST(too_many_pins) {
     cachee_l0 *h = ref_region(name, sizeof name, "pins");
     /* Push the reference keys out of this process's open segment, so that
      * only readers pin theirs. */
-    for (uint32_t i = 1000; i < 1100; i++) OK(set_val(h, i, 1, 1000));
+    for (uint32_t i = 1000; i < 1100; i++) OK(u_set_val(h, i, 1, 1000));
     const uint32_t max = CACHEE_L0_PINS_PER_SEGMENT_MAX;
     cachee_l0_view *views = malloc((size_t)(max + 1) * sizeof *views);
     CHECK(views != NULL);
@@ -1210,9 +1125,7 @@ TEST(too_many_pins) {
     OK(cachee_l0_get_pinned(h, "k:4", 3, &extra));
     OK(cachee_l0_release(h, &extra));
     free(views);
-    ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    REF_FINISH(h, name);
 }
 
 /* The same limit reached on the segment this process is appending to: a
@@ -1235,9 +1148,7 @@ TEST(set_succeeds_with_max_pins_on_own_open_segment) {
     CHECK_RC(rc, 0);
     uint8_t buf[8];
     OK(cachee_l0_get(h, "next", 4, buf, sizeof buf, NULL));
-    ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    REF_FINISH(h, name);
 }
 
 int main(int argc, char **argv) { return l0test_main(argc, argv); }
