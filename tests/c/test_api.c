@@ -31,29 +31,11 @@ static void expect_str(cachee_l0 *h, const char *k, const char *v) {
     CHECK(memcmp(buf, v, strlen(v)) == 0);
 }
 
-/* Set key id with value (id, seq) of length len. */
-static int set_val(cachee_l0 *h, uint32_t id, uint64_t seq, size_t len,
-                   uint64_t ttl_ns, uint32_t flags) {
-    static uint8_t *buf;
-    static size_t cap;
-    if (len > cap) {
-        free(buf);
-        buf = malloc(len);
-        CHECK(buf != NULL);
-        cap = len;
-    }
-    u_make_value(buf, len, id, seq);
-    char k[32];
-    size_t kl = u_key(k, sizeof k, id);
-    return cachee_l0_set(h, k, kl, buf, len, NULL, 0, ttl_ns, flags);
-}
-
 /* ------------------------------------------------------------------ */
 
 TEST(roundtrip_value_and_meta) {
     char name[128];
-    u_name(name, sizeof name, "rt");
-    cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "rt", 4 * MiB, 16 * KiB);
 
     OK(set_str(h, "alpha", "hello world", "m1"));
     char buf[64], meta[16];
@@ -140,15 +122,12 @@ TEST(roundtrip_value_and_meta) {
     free(mbuf);
 
     CHECK_RC(cachee_l0_get(h, "missing", 7, buf, sizeof buf, NULL), CACHEE_L0_NOTFOUND);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 TEST(version_increases_with_every_write) {
     char name[128];
-    u_name(name, sizeof name, "ver");
-    cachee_l0 *h = u_create(name, 2 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "ver", 2 * MiB, 16 * KiB);
     uint64_t last = 0;
     for (int i = 0; i < 50; i++) {
         char v[16];
@@ -165,15 +144,12 @@ TEST(version_increases_with_every_write) {
         OK(cachee_l0_read_begin(h, "k", 1, &view));
         CHECK(view.version == it.version);
     }
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 TEST(get_buffer_too_small_reports_lengths) {
     char name[128];
-    u_name(name, sizeof name, "small");
-    cachee_l0 *h = u_create(name, 2 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "small", 2 * MiB, 16 * KiB);
     char val[100], meta[50];
     for (int i = 0; i < 100; i++) val[i] = (char)i;
     for (int i = 0; i < 50; i++) meta[i] = (char)(200 - i);
@@ -207,17 +183,14 @@ TEST(get_buffer_too_small_reports_lengths) {
     memset(&it, 0, sizeof it);
     OK(cachee_l0_get(h, "k", 1, buf, 100, &it));
     CHECK(it.meta_len == 50);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 TEST(read_begin_validate) {
     char name[128];
-    u_name(name, sizeof name, "rb");
-    cachee_l0 *h = u_create(name, 2 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "rb", 2 * MiB, 16 * KiB);
     cachee_l0_info info = u_info(h);
-    OK(set_val(h, 1, 1, 500, 0, 0));
+    OK(u_set_val_ex(h, 1, 1, 500, 0, 0));
     cachee_l0_view v;
     char k[32];
     size_t kl = u_key(k, sizeof k, 1);
@@ -233,7 +206,7 @@ TEST(read_begin_validate) {
 
     /* After an overwrite the old bytes are not reused yet: if validate
      * says 0, the copy is the old value. */
-    OK(set_val(h, 1, 2, 500, 0, 0));
+    OK(u_set_val_ex(h, 1, 2, 500, 0, 0));
     memcpy(copy, v.data, v.len);
     int rc = cachee_l0_read_validate(h, &v);
     CHECK(rc == 0 || rc == CACHEE_L0_E_RETRY);
@@ -243,21 +216,19 @@ TEST(read_begin_validate) {
      * reclaimed, so validation must fail now. */
     uint64_t total = 0;
     for (uint32_t id = 100; total < 3 * info.arena_size; id++) {
-        OK(set_val(h, id, 0, 1000, 0, 0));
+        OK(u_set_val_ex(h, id, 0, 1000, 0, 0));
         total += 1000;
     }
     CHECK_RC(cachee_l0_read_validate(h, &v), CACHEE_L0_E_RETRY);
 
     /* A fresh optimistic read of the current value validates. */
-    OK(set_val(h, 1, 3, 500, 0, 0));
+    OK(u_set_val_ex(h, 1, 3, 500, 0, 0));
     OK(cachee_l0_read_begin(h, k, kl, &v));
     memcpy(copy, v.data, v.len);
     OK(cachee_l0_read_validate(h, &v));
     CHECK(u_value_equals(copy, 500, 1, 3) == 0);
     CHECK_RC(cachee_l0_read_begin(h, "nope", 4, &v), CACHEE_L0_NOTFOUND);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 static sigjmp_buf segv_jmp;
@@ -268,9 +239,8 @@ static void on_segv(int sig) {
 
 TEST(get_pinned_and_release) {
     char name[128];
-    u_name(name, sizeof name, "pin");
-    cachee_l0 *h = u_create(name, 2 * MiB, 16 * KiB);
-    OK(set_val(h, 7, 1, 1000, 0, 0));
+    cachee_l0 *h = u_new(name, sizeof name, "pin", 2 * MiB, 16 * KiB);
+    OK(u_set_val_ex(h, 7, 1, 1000, 0, 0));
     char k[32];
     size_t kl = u_key(k, sizeof k, 7);
     cachee_l0_view v;
@@ -320,17 +290,14 @@ TEST(get_pinned_and_release) {
     memset(&z, 0, sizeof z);
     CHECK_RC(cachee_l0_release(h, &z), CACHEE_L0_E_BAD_PIN);
     CHECK_RC(cachee_l0_get_pinned(h, "nope", 4, &z), CACHEE_L0_NOTFOUND);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 TEST(pin_view_after_read_begin) {
     char name[128];
-    u_name(name, sizeof name, "pinview");
-    cachee_l0 *h = u_create(name, 2 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "pinview", 2 * MiB, 16 * KiB);
     cachee_l0_info info = u_info(h);
-    OK(set_val(h, 1, 1, 800, 0, 0));
+    OK(u_set_val_ex(h, 1, 1, 800, 0, 0));
     cachee_l0_view v;
     OK(cachee_l0_read_begin(h, "k:1", 3, &v));
     OK(cachee_l0_pin_view(h, &v));
@@ -339,17 +306,17 @@ TEST(pin_view_after_read_begin) {
     CHECK(s.pins == 1 && s.pinned_bytes == 800);
     CHECK_RC(cachee_l0_pin_view(h, &v), CACHEE_L0_E_INVAL); /* already pinned */
     /* pinned: survives an overwrite and 3x the arena of writes */
-    OK(set_val(h, 1, 2, 800, 0, 0));
+    OK(u_set_val_ex(h, 1, 2, 800, 0, 0));
     for (uint32_t id = 100; (uint64_t)(id - 100) * 1000 < 3 * info.arena_size; id++)
-        OK(set_val(h, id, 1, 1000, 0, 0));
+        OK(u_set_val_ex(h, id, 1, 1000, 0, 0));
     CHECK(u_value_equals(v.data, v.len, 1, 1) == 0);
     OK(cachee_l0_release(h, &v));
     CHECK_RC(cachee_l0_release(h, &v), CACHEE_L0_E_BAD_PIN);
     /* a view whose version was reclaimed since read_begin cannot be pinned */
-    OK(set_val(h, 2, 1, 800, 0, 0));
+    OK(u_set_val_ex(h, 2, 1, 800, 0, 0));
     OK(cachee_l0_read_begin(h, "k:2", 3, &v));
     for (uint32_t id = 10000; (uint64_t)(id - 10000) * 1000 < 3 * info.arena_size; id++)
-        OK(set_val(h, id, 1, 1000, 0, 0));
+        OK(u_set_val_ex(h, id, 1, 1000, 0, 0));
     CHECK_RC(cachee_l0_pin_view(h, &v), CACHEE_L0_E_RETRY);
     CHECK(v.pin_ == 0);
     CHECK(u_stats(h).pins == 0);
@@ -363,9 +330,7 @@ TEST(pin_view_after_read_begin) {
     z.loc = UINT64_MAX / 64;
     CHECK_RC(cachee_l0_pin_view(h, &z), CACHEE_L0_E_INVAL);
     CHECK(u_stats(h).pins == 0);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* An expired entry counts as absent for IF_ABSENT, in a region of its own.
@@ -373,8 +338,7 @@ TEST(pin_view_after_read_begin) {
  * ttl_ms ran out (the caller tries a longer one), 1 once it checked all. */
 static int expired_counts_as_absent(uint64_t ttl_ms) {
     char name[128];
-    u_name(name, sizeof name, "ifabsttl");
-    cachee_l0 *h = u_create(name, 2 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "ifabsttl", 2 * MiB, 16 * KiB);
     double t0 = l0test_now();
     OK(cachee_l0_set(h, "t", 1, "old", 3, NULL, 0, ttl_ms * 1000000ull, 0));
     int rc = cachee_l0_set(h, "t", 1, "x", 1, NULL, 0, 0, CACHEE_L0_IF_ABSENT);
@@ -390,15 +354,13 @@ static int expired_counts_as_absent(uint64_t ttl_ms) {
         CHECK(cachee_l0_count(h) == 1);
         CHECK_REGION(h);
     }
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_CLOSE_UNLINK(h, name);
     return judged;
 }
 
 TEST(if_absent) {
     char name[128];
-    u_name(name, sizeof name, "ifabs");
-    cachee_l0 *h = u_create(name, 2 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "ifabs", 2 * MiB, 16 * KiB);
     OK(cachee_l0_set(h, "k", 1, "one", 3, NULL, 0, 0, CACHEE_L0_IF_ABSENT));
     CHECK_RC(cachee_l0_set(h, "k", 1, "two", 3, NULL, 0, 0, CACHEE_L0_IF_ABSENT),
              CACHEE_L0_EXISTS);
@@ -413,9 +375,7 @@ TEST(if_absent) {
     s = u_stats(h);
     CHECK(s.sets == 2);
     CHECK(cachee_l0_count(h) == 1);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 
     /* A 30 ms TTL first; a machine too slow for it tries 120 ms, ... */
     uint64_t ttl = 30;
@@ -427,10 +387,9 @@ TEST(if_absent) {
 
 TEST(delete_contains_count) {
     char name[128];
-    u_name(name, sizeof name, "del");
-    cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "del", 4 * MiB, 16 * KiB);
     CHECK(cachee_l0_count(h) == 0);
-    for (uint32_t i = 0; i < 100; i++) OK(set_val(h, i, 0, 64 + i, 0, 0));
+    for (uint32_t i = 0; i < 100; i++) OK(u_set_val_ex(h, i, 0, 64 + i, 0, 0));
     CHECK(cachee_l0_count(h) == 100);
     cachee_l0_stats s0 = u_stats(h);
     for (uint32_t i = 0; i < 100; i++) {
@@ -473,11 +432,9 @@ TEST(delete_contains_count) {
     CHECK_RC(cachee_l0_delete(h, "never", 5), CACHEE_L0_NOTFOUND);
     CHECK(u_stats(h).deletes == 30);
     /* Deleted keys can be stored again. */
-    OK(set_val(h, 3, 9, 100, 0, 0));
+    OK(u_set_val_ex(h, 3, 9, 100, 0, 0));
     CHECK(cachee_l0_count(h) == 71);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 static int64_t realtime_ns(void) {
@@ -491,8 +448,7 @@ static int64_t realtime_ns(void) {
  * caller tries a longer TTL), 1 once every check ran. */
 static int ttl_expiry_with(uint64_t ttl_ms) {
     char name[128];
-    u_name(name, sizeof name, "ttl");
-    cachee_l0 *h = u_create(name, 2 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "ttl", 2 * MiB, 16 * KiB);
     const int64_t ttl = (int64_t)ttl_ms * 1000000ll;
     int64_t before = realtime_ns();
     OK(cachee_l0_set(h, "t", 1, "short", 5, NULL, 0, (uint64_t)ttl, 0));
@@ -508,8 +464,7 @@ static int ttl_expiry_with(uint64_t ttl_ms) {
     int rc_pinned = cachee_l0_get_pinned(h, "t", 1, &pinned);
     if (realtime_ns() >= before + ttl) { /* expired under the reads: too slow */
         if (rc_pinned == 0) OK(cachee_l0_release(h, &pinned));
-        OK(cachee_l0_close(h));
-        OK(cachee_l0_unlink(name));
+        U_CLOSE_UNLINK(h, name);
         return 0;
     }
     OK(rc_get);
@@ -547,9 +502,7 @@ static int ttl_expiry_with(uint64_t ttl_ms) {
     CHECK(s.expirations == 2);
     CHECK(s.deletes == 0);
     CHECK(cachee_l0_count(h) == 3);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
     return 1;
 }
 
@@ -563,8 +516,7 @@ TEST(ttl_expiry) {
 
 TEST(large_values_extents) {
     char name[128];
-    u_name(name, sizeof name, "large");
-    cachee_l0 *h = u_create(name, 8 * MiB, 64 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "large", 8 * MiB, 64 * KiB);
     cachee_l0_info info = u_info(h);
     uint64_t seg = info.segment_size;
     CHECK(info.value_max > seg);
@@ -577,7 +529,7 @@ TEST(large_values_extents) {
     CHECK(buf != NULL);
     for (size_t i = 0; i < n; i++) {
         uint32_t id = 1000 + (uint32_t)i;
-        OK(set_val(h, id, 1, sizes[i], 0, 0));
+        OK(u_set_val_ex(h, id, 1, sizes[i], 0, 0));
         char k[32];
         size_t kl = u_key(k, sizeof k, id);
         cachee_l0_item it;
@@ -609,11 +561,8 @@ TEST(large_values_extents) {
     cachee_l0_stats s1 = u_stats(h);
     CHECK(s1.sets == s0.sets && cachee_l0_count(h) == c0);
     {
-        char k[32];
-        size_t kl = u_key(k, sizeof k, 1006);
         cachee_l0_item it;
-        memset(&it, 0, sizeof it);
-        int rc = cachee_l0_get(h, k, kl, buf, info.value_max + 64, &it);
+        int rc = u_get_val(h, 1006, buf, info.value_max + 64, &it);
         CHECK(rc == 0 || rc == CACHEE_L0_NOTFOUND); /* value_max may be evicted */
         if (rc == 0) CHECK(u_value_equals(buf, it.value_len, 1006, 1) == 0);
     }
@@ -625,7 +574,7 @@ TEST(large_values_extents) {
         uint32_t id = (uint32_t)u_below(&r, 20);
         size_t len = u_below(&r, 4) == 0 ? 64 + u_below(&r, 2000)
                                          : seg + u_below(&r, info.value_max / 3);
-        int rc = set_val(h, id, (uint64_t)round, len, 0, 0);
+        int rc = u_set_val_ex(h, id, (uint64_t)round, len, 0, 0);
         if (rc != 0) {
             /* E_FULL is only allowed when space is pinned or being written */
             cachee_l0_stats s = u_stats(h);
@@ -642,11 +591,8 @@ TEST(large_values_extents) {
     }
     uint64_t hits = 0;
     for (uint32_t id = 0; id < 20; id++) {
-        char k[32];
-        size_t kl = u_key(k, sizeof k, id);
         cachee_l0_item it;
-        memset(&it, 0, sizeof it);
-        int rc = cachee_l0_get(h, k, kl, buf, info.value_max + 64, &it);
+        int rc = u_get_val(h, id, buf, info.value_max + 64, &it);
         CHECK(rc == 0 || rc == CACHEE_L0_NOTFOUND);
         if (rc == 0) {
             CHECK(u_verify_value(buf, it.value_len, id, NULL) == 0);
@@ -658,15 +604,12 @@ TEST(large_values_extents) {
     CHECK(s.evictions > 0);
     CHECK(s.pins == 0);
     free(buf);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 TEST(eviction_many_keys_exact_values) {
     char name[128];
-    u_name(name, sizeof name, "evict");
-    cachee_l0 *h = u_create_opts(name, 4 * MiB, 16 * KiB, 65536, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "evict", 4 * MiB, 16 * KiB, 65536, 0);
     cachee_l0_info info = u_info(h);
     uint32_t n = 0;
     uint64_t total = 0;
@@ -676,7 +619,7 @@ TEST(eviction_many_keys_exact_values) {
     while (total < 4 * info.arena_size && n < 40000) {
         size_t len = 64 + u_below(&r, 1200);
         lens[n] = (uint16_t)len;
-        OK(set_val(h, n, 5, len, 0, 0));
+        OK(u_set_val_ex(h, n, 5, len, 0, 0));
         total += len;
         n++;
     }
@@ -684,11 +627,8 @@ TEST(eviction_many_keys_exact_values) {
     uint64_t hits = 0, misses = 0;
     uint8_t buf[2048];
     for (uint32_t i = 0; i < n; i++) {
-        char k[32];
-        size_t kl = u_key(k, sizeof k, i);
         cachee_l0_item it;
-        memset(&it, 0, sizeof it);
-        int rc = cachee_l0_get(h, k, kl, buf, sizeof buf, &it);
+        int rc = u_get_val(h, i, buf, sizeof buf, &it);
         if (rc == CACHEE_L0_NOTFOUND) {
             misses++;
             continue;
@@ -715,18 +655,15 @@ TEST(eviction_many_keys_exact_values) {
         CHECK_RC(cachee_l0_contains(h, k, kl), 1);
     }
     free(lens);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 TEST(eviction_keeps_hot_keys) {
     char name[128];
-    u_name(name, sizeof name, "hot");
-    cachee_l0 *h = u_create_opts(name, 4 * MiB, 16 * KiB, 65536, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "hot", 4 * MiB, 16 * KiB, 65536, 0);
     cachee_l0_info info = u_info(h);
     const uint32_t nhot = 200;
-    for (uint32_t i = 0; i < nhot; i++) OK(set_val(h, i, 1, 500, 0, 0));
+    for (uint32_t i = 0; i < nhot; i++) OK(u_set_val_ex(h, i, 1, 500, 0, 0));
     uint8_t buf[1024];
     uint64_t hot_hits = 0, hot_reads = 0, cold_hits = 0, cold_reads = 0;
     uint32_t next = 100000;
@@ -735,7 +672,7 @@ TEST(eviction_keeps_hot_keys) {
     while (written < 4 * info.arena_size) {
         /* a burst of one-time writes, then a pass over the hot set */
         for (int j = 0; j < 500; j++) {
-            OK(set_val(h, next++, 1, 500, 0, 0));
+            OK(u_set_val_ex(h, next++, 1, 500, 0, 0));
             written += 500;
         }
         for (uint32_t i = 0; i < nhot; i++) {
@@ -748,7 +685,7 @@ TEST(eviction_keeps_hot_keys) {
                 CHECK(u_value_equals(buf, 500, i, 1) == 0);
             } else {
                 CHECK_RC(rc, CACHEE_L0_NOTFOUND);
-                OK(set_val(h, i, 1, 500, 0, 0)); /* a miss reloads it */
+                OK(u_set_val_ex(h, i, 1, 500, 0, 0)); /* a miss reloads it */
             }
         }
         for (int j = 0; j < 200; j++) {
@@ -772,16 +709,13 @@ TEST(eviction_keeps_hot_keys) {
     CHECK(s.reinsertions > 0);
     CHECK(hot >= 0.9);
     CHECK(hot > cold);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 TEST(get_many) {
     char name[128];
-    u_name(name, sizeof name, "many");
-    cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
-    for (uint32_t i = 0; i < 50; i++) OK(set_val(h, i, 2, 100 + i * 10, 0, 0));
+    cachee_l0 *h = u_new(name, sizeof name, "many", 4 * MiB, 16 * KiB);
+    for (uint32_t i = 0; i < 50; i++) OK(u_set_val_ex(h, i, 2, 100 + i * 10, 0, 0));
     enum { N = 64 };
     char kb[N][32];
     const void *keys[N];
@@ -836,9 +770,7 @@ TEST(get_many) {
     CHECK_RC(cachee_l0_get_many(h, 1, keys, lens, views, NULL), CACHEE_L0_E_INVAL);
     CHECK_RC(cachee_l0_get_many(NULL, 1, keys, lens, views, results), CACHEE_L0_E_INVAL);
     CHECK(u_stats(h).pins == 0);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* Batch optimistic reads: every key of a batch that spans several groups
@@ -846,11 +778,10 @@ TEST(get_many) {
  * give; views are unpinned and validate; statistics count each key once. */
 TEST(read_many) {
     char name[128];
-    u_name(name, sizeof name, "rmany");
-    cachee_l0 *h = u_create(name, 8 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "rmany", 8 * MiB, 16 * KiB);
     enum { PRESENT = 500, N = 3 * CACHEE_L0_BATCH_GROUP * 7 + 5 };
-    for (uint32_t i = 0; i < PRESENT; i++) OK(set_val(h, i, 3, 40 + (i * 37) % 900, 0, 0));
-    OK(set_val(h, 9000, 1, 64, 1, 0)); /* expires 1 ns after it was written */
+    for (uint32_t i = 0; i < PRESENT; i++) OK(u_set_val_ex(h, i, 3, 40 + (i * 37) % 900, 0, 0));
+    OK(u_set_val_ex(h, 9000, 1, 64, 1, 0)); /* expires 1 ns after it was written */
     static char kb[N][32];
     const void *keys[N];
     size_t lens[N];
@@ -907,15 +838,12 @@ TEST(read_many) {
     CHECK_RC(cachee_l0_read_many(h, 1, keys, lens, NULL, results), CACHEE_L0_E_INVAL);
     CHECK_RC(cachee_l0_read_many(h, 1, keys, lens, views, NULL), CACHEE_L0_E_INVAL);
     CHECK_RC(cachee_l0_read_many(NULL, 1, keys, lens, views, results), CACHEE_L0_E_INVAL);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 TEST(stats_exact_single_process) {
     char name[128];
-    u_name(name, sizeof name, "stats");
-    cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "stats", 4 * MiB, 16 * KiB);
     cachee_l0_info info = u_info(h);
     cachee_l0_stats s = u_stats(h);
     CHECK(s.hits == 0 && s.misses == 0 && s.sets == 0 && s.deletes == 0);
@@ -925,9 +853,9 @@ TEST(stats_exact_single_process) {
     CHECK(s.used_bytes + s.free_bytes + s.limbo_bytes == s.capacity_bytes);
 
     uint8_t buf[512];
-    for (uint32_t i = 0; i < 10; i++) OK(set_val(h, i, 0, 100, 0, 0));
-    for (uint32_t i = 0; i < 3; i++) OK(set_val(h, i, 1, 120, 0, 0)); /* 13 sets */
-    CHECK_RC(set_val(h, 4, 9, 100, 0, CACHEE_L0_IF_ABSENT), CACHEE_L0_EXISTS);
+    for (uint32_t i = 0; i < 10; i++) OK(u_set_val_ex(h, i, 0, 100, 0, 0));
+    for (uint32_t i = 0; i < 3; i++) OK(u_set_val_ex(h, i, 1, 120, 0, 0)); /* 13 sets */
+    CHECK_RC(u_set_val_ex(h, 4, 9, 100, 0, CACHEE_L0_IF_ABSENT), CACHEE_L0_EXISTS);
     for (uint32_t i = 0; i < 5; i++) { /* 5 hits */
         char k[32];
         size_t kl = u_key(k, sizeof k, i);
@@ -965,16 +893,13 @@ TEST(stats_exact_single_process) {
     s = u_stats(h);
     CHECK(s.hits == 7 && s.misses == 3 && s.sets == 13 && s.deletes == 2);
     CHECK(s.live_procs == 1);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 TEST(reopen_and_two_handles) {
     char name[128];
-    u_name(name, sizeof name, "reopen");
-    cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
-    for (uint32_t i = 0; i < 300; i++) OK(set_val(h, i, 3, 64 + i, 0, 0));
+    cachee_l0 *h = u_new(name, sizeof name, "reopen", 4 * MiB, 16 * KiB);
+    for (uint32_t i = 0; i < 300; i++) OK(u_set_val_ex(h, i, 3, 64 + i, 0, 0));
     cachee_l0_info a = u_info(h);
     OK(cachee_l0_close(h));
 
@@ -1005,7 +930,7 @@ TEST(reopen_and_two_handles) {
 
     /* Handles of one process see each other's writes and count as two
      * attached users. */
-    OK(set_val(h2, 5000, 1, 200, 0, 0));
+    OK(u_set_val_ex(h2, 5000, 1, 200, 0, 0));
     OK(cachee_l0_get(h, "k:5000", 6, buf, sizeof buf, NULL));
     CHECK(u_value_equals(buf, 200, 5000, 1) == 0);
     OK(cachee_l0_get(h3, "k:5000", 6, buf, sizeof buf, NULL));
@@ -1017,9 +942,7 @@ TEST(reopen_and_two_handles) {
     OK(cachee_l0_close(h3));
     CHECK(u_stats(h).live_procs == 1);
     OK(cachee_l0_get(h, "k:5000", 6, buf, sizeof buf, NULL));
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
     cachee_l0 *none = (cachee_l0 *)&o;
     CHECK_RC(cachee_l0_open(name, NULL, &none), CACHEE_L0_E_NO_REGION);
     CHECK(none == NULL);
@@ -1030,8 +953,7 @@ TEST(reopen_and_two_handles) {
  * to the first handle; a fork child of the sharer gets a slot of its own. */
 TEST(second_handle_shares_the_slot) {
     char name[128];
-    u_name(name, sizeof name, "share");
-    cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "share", 4 * MiB, 16 * KiB);
     uint64_t token = 0;
     OK(cachee_l0_registration(h, &token));
     CHECK(token != 0);
@@ -1048,7 +970,7 @@ TEST(second_handle_shares_the_slot) {
     uint64_t token2 = 0;
     OK(cachee_l0_registration(h2, &token2));
     CHECK(token2 == token);
-    OK(set_val(h2, 7, 1, 300, 0, 0));           /* writes through the slot */
+    OK(u_set_val_ex(h2, 7, 1, 300, 0, 0));           /* writes through the slot */
     cachee_l0_view v;
     OK(cachee_l0_get_pinned(h2, "k:7", 3, &v));  /* pins in the slot */
     CHECK(u_stats(h).pins == 1 && u_stats(h).live_procs == 1);
@@ -1059,7 +981,7 @@ TEST(second_handle_shares_the_slot) {
     volatile uint64_t *sync = u_shm(4096);
     pid_t pid = u_fork();
     if (pid == 0) {
-        OK(set_val(h2, 8, 1, 100, 0, 0));
+        OK(u_set_val_ex(h2, 8, 1, 100, 0, 0));
         CHECK(u_stats(h2).live_procs == 2);
         u_inc(&sync[0]);
         _exit(0);
@@ -1072,7 +994,7 @@ TEST(second_handle_shares_the_slot) {
     uint8_t buf[512];
     OK(cachee_l0_get(h, "k:7", 3, buf, sizeof buf, NULL));
     OK(cachee_l0_get(h, "k:8", 3, buf, sizeof buf, NULL));
-    OK(set_val(h, 9, 1, 100, 0, 0));
+    OK(u_set_val_ex(h, 9, 1, 100, 0, 0));
 
     /* Tokens that name no live slot of this process are refused, and the
      * refused open leaves nothing behind. */
@@ -1109,9 +1031,7 @@ TEST(second_handle_shares_the_slot) {
     CHECK(u_stats(h).live_procs == 1);
     CHECK_RC(cachee_l0_registration(NULL, &token), CACHEE_L0_E_INVAL);
     CHECK_RC(cachee_l0_registration(h, NULL), CACHEE_L0_E_INVAL);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 TEST(info_fields) {
@@ -1143,8 +1063,7 @@ TEST(info_fields) {
     CHECK((st.st_mode & 07777) == 0600);
     CHECK((uint64_t)st.st_size == i.region_size);
     CHECK(st.st_uid == geteuid());
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_CLOSE_UNLINK(h, name);
     CHECK(!u_exists(path));
 
     /* Explicit parameters, an odd size, a requested mode without umask. */
@@ -1168,24 +1087,19 @@ TEST(info_fields) {
     CHECK(stat(path, &st) == 0);
     CHECK((st.st_mode & 07777) == 0640);
     CHECK((uint64_t)st.st_size == 3 * MiB + 12345);
-    OK(set_val(h, 1, 1, 1000, 0, 0));
+    OK(u_set_val_ex(h, 1, 1, 1000, 0, 0));
     uint8_t buf[1024];
     OK(cachee_l0_get(h, "k:1", 3, buf, sizeof buf, NULL));
     CHECK(u_value_equals(buf, 1000, 1, 1) == 0);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 
     /* Default segment size for a small region is the 16 KiB floor. */
     h = u_create(name, 4 * MiB, 0);
     CHECK(u_info(h).segment_size == 16 * KiB);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_CLOSE_UNLINK(h, name);
     h = u_create(name, 24 * MiB, 0);
     CHECK(u_info(h).segment_size == 16 * KiB); /* 24 KiB rounded down */
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* Index pressure: a tiny index (one shard) under random sets and deletes
@@ -1194,8 +1108,7 @@ TEST(info_fields) {
  * is always the latest one written. */
 TEST(model_small_index_churn) {
     char name[128];
-    u_name(name, sizeof name, "churn");
-    cachee_l0 *h = u_create_opts(name, 2 * MiB, 16 * KiB, 200, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "churn", 2 * MiB, 16 * KiB, 200, 0);
     cachee_l0_info info = u_info(h);
     printf("  shards %u x %u slots\n", info.shards, info.shard_slots);
     enum { NK = 400 };
@@ -1212,7 +1125,7 @@ TEST(model_small_index_churn) {
         uint64_t dice = u_below(&r, 10);
         if (dice < 4) {
             uint64_t seq = (uint64_t)op;
-            OK(set_val(h, id, seq, 40 + u_below(&r, 300), 0, 0));
+            OK(u_set_val_ex(h, id, seq, 40 + u_below(&r, 300), 0, 0));
             model[id] = (int64_t)seq;
         } else if (dice < 6) {
             int rc = cachee_l0_delete(h, k, kl);
@@ -1249,16 +1162,13 @@ TEST(model_small_index_churn) {
            ops, (unsigned long long)hits, (unsigned long long)evicted,
            (unsigned long long)s.evictions, (unsigned long long)s.entries);
     CHECK(s.entries <= info.shard_slots * info.shards);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* Same model, arena-bound: a small arena with large-ish values. */
 TEST(model_small_arena_churn) {
     char name[128];
-    u_name(name, sizeof name, "achurn");
-    cachee_l0 *h = u_create_opts(name, 2 * MiB, 16 * KiB, 4096, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "achurn", 2 * MiB, 16 * KiB, 4096, 0);
     enum { NK = 600 };
     int64_t model[NK];
     for (int i = 0; i < NK; i++) model[i] = -1;
@@ -1274,7 +1184,7 @@ TEST(model_small_arena_churn) {
         if (dice < 5) {
             size_t len = u_below(&r, 50) == 0 ? 17 * KiB + u_below(&r, 30 * KiB)
                                               : 100 + u_below(&r, 4000);
-            OK(set_val(h, id, (uint64_t)op, len, 0, 0));
+            OK(u_set_val_ex(h, id, (uint64_t)op, len, 0, 0));
             model[id] = op;
         } else if (dice < 6) {
             int rc = cachee_l0_delete(h, k, kl);
@@ -1307,9 +1217,7 @@ TEST(model_small_arena_churn) {
     CHECK(s.evictions > 0);
     CHECK(s.pins == 0);
     free(buf);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* ------------------------------------------------------------ hash */

@@ -224,9 +224,7 @@ TEST(open_bad_sizes) {
     CHECK(info.max_procs == CACHEE_L0_PROCS_DEFAULT);
     CHECK(info.segments >= 8);
     OK(u_set_val(h, 1, 1, 100));
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
     REF_FINISH(ref, rname);
 }
 
@@ -614,8 +612,7 @@ TEST(open_not_on_tmpfs) {
     o = opts(0, CACHEE_L0_ALLOW_ANY_FS);
     OK(cachee_l0_open(path, &o, &h));
     ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(path));
+    U_CLOSE_UNLINK(h, path);
     CHECK(!u_exists(path));
 }
 
@@ -656,8 +653,7 @@ TEST(open_no_space_on_small_tmpfs) {
     CHECK(!u_exists(path2));
     CHECK(count_dir_entries(dir, NULL) == 1);
     ref_verify(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(path));
+    U_CLOSE_UNLINK(h, path);
     snprintf(cmd, sizeof cmd, "umount '%s'", dir);
     CHECK(system(cmd) == 0);
     CHECK(rmdir(dir) == 0);
@@ -767,8 +763,7 @@ TEST(open_waits_for_creator) {
     CHECK(dt >= 0.15 && dt < 30.0);
     ref_verify(h);
     CHECK_CHILD(pid, 10);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_CLOSE_UNLINK(h, name);
 }
 
 /* A creator gives up (for example E_NO_SPACE): it unlinks its half-built
@@ -1018,8 +1013,7 @@ TEST(null_handle_everywhere) {
  * reclaimed and the newcomer gets in. */
 TEST(too_many_procs) {
     char name[128];
-    u_name(name, sizeof name, "procs");
-    cachee_l0 *h = u_create_opts(name, 2 * MiB, 16 * KiB, 0, 2);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "procs", 2 * MiB, 16 * KiB, 0, 2);
     ref_fill(h); /* this process: slot 1 of 2 */
     volatile uint64_t *sync = u_shm(4096);
     pid_t a = u_fork();

@@ -133,11 +133,8 @@ static void verify_role(cachee_l0 *h, klog *lg, uint32_t role, uint64_t *nvals) 
         uint32_t id = role_key(role, j);
         uint64_t done = __atomic_load_n(&lg[id].done, __ATOMIC_ACQUIRE);
         uint64_t intent = __atomic_load_n(&lg[id].intent, __ATOMIC_ACQUIRE);
-        char k[32];
-        size_t kl = u_key(k, sizeof k, id);
         cachee_l0_item it;
-        memset(&it, 0, sizeof it);
-        int rc = cachee_l0_get(h, k, kl, buf, sizeof buf, &it);
+        int rc = u_get_val(h, id, buf, sizeof buf, &it);
         if (rc == CACHEE_L0_NOTFOUND) {
             if (done != 0) {
                 fprintf(stderr, "  k:%u: committed seq %llu lost (not found)\n", id,
@@ -197,18 +194,9 @@ static pid_t spawn_role(cachee_l0 *h, klog *lg, uint32_t role, int throttle_us,
     return pid;
 }
 
-/* Kill pid with SIGKILL and reap it; it must have died of that signal (an
- * exit means the writer saw an error). */
+/* u_kill_and_reap, counted in total_kills. */
 static void kill_and_reap(pid_t pid) {
-    kill(pid, SIGKILL);
-    int st = 0;
-    CHECK(waitpid(pid, &st, 0) == pid);
-    if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)) {
-        char d[64];
-        u_describe_status(d, sizeof d, st);
-        fprintf(stderr, "  writer %d ended by itself: %s\n", (int)pid, d);
-        exit(1);
-    }
+    u_kill_and_reap(pid);
     total_kills++;
 }
 
@@ -281,9 +269,7 @@ TEST(writers_killed_committed_values_survive) {
     CHECK(s.pins == 0);
     CHECK(s.live_procs == 1);
     CHECK(s.segments_reclaiming == 0);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* ----------------------------------------- kills under eviction pressure */
@@ -328,11 +314,8 @@ static void sample_reads(cachee_l0 *h, uint32_t nkeys, u_rng *r, uint64_t seg) {
     CHECK(buf != NULL);
     for (int i = 0; i < 200; i++) {
         uint32_t key = (uint32_t)u_below(r, nkeys);
-        char k[32];
-        size_t kl = u_key(k, sizeof k, key);
         cachee_l0_item it;
-        memset(&it, 0, sizeof it);
-        int rc = cachee_l0_get(h, k, kl, buf, 4 * seg, &it);
+        int rc = u_get_val(h, key, buf, 4 * seg, &it);
         if (rc == CACHEE_L0_NOTFOUND) continue;
         if (rc != 0)
             fprintf(stderr, "  get(k:%u) = %d (%s)\n", key, rc, cachee_l0_strerror(rc));
@@ -347,8 +330,7 @@ static void sample_reads(cachee_l0 *h, uint32_t nkeys, u_rng *r, uint64_t seg) {
 
 TEST(writers_killed_under_eviction_pressure) {
     char name[128];
-    u_name(name, sizeof name, "killev");
-    cachee_l0 *h = u_create_opts(name, 2 * MiB, 16 * KiB, 4096, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "killev", 2 * MiB, 16 * KiB, 4096, 0);
     cachee_l0_info info = u_info(h);
     const uint32_t nkeys = 3000;
     int kills = u_long_mode() ? 400 : 50;
@@ -406,17 +388,14 @@ TEST(writers_killed_under_eviction_pressure) {
         dump_open_segments(h);
     }
     CHECK(s.segments_open <= 2);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* ----------------------------------------------- readers killed with pins */
 
 TEST(readers_killed_holding_pins) {
     char name[128];
-    u_name(name, sizeof name, "killr");
-    cachee_l0 *h = u_create_opts(name, 8 * MiB, 16 * KiB, 16384, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "killr", 8 * MiB, 16 * KiB, 16384, 0);
     cachee_l0_info info = u_info(h);
     const uint32_t nkeys = 400;
     uint8_t val[1500];
@@ -542,9 +521,7 @@ TEST(readers_killed_holding_pins) {
     printf("  readers killed holding pins: %d\n", total_kills - before);
     CHECK(s.pins == 0 && s.pinned_bytes == 0);
     CHECK(s.segments_limbo == 0);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* --------------------------------------------------------- white box */
@@ -612,9 +589,7 @@ TEST(killed_holding_global_lock) {
     for (uint32_t id = 0; id < 300; id++) u_expect_val(h, id, 1);
     s = u_stats(h);
     CHECK(s.live_procs == 1 && s.reaped_procs == 1);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 static void hold_shard(cachee_l0 *h, void *arg) {
@@ -631,8 +606,7 @@ TEST(killed_holding_shard_lock) {
     PROMPTLY("delete on the shard", OK(cachee_l0_delete(h, "k:1", 3)));
     CHECK_REGION(h);
     for (uint32_t id = 2; id < 300; id++) u_expect_val(h, id, 1);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_CLOSE_UNLINK(h, name);
 }
 
 /*
@@ -675,8 +649,7 @@ TEST(lost_wakeup_on_free_lock) {
     OK(cachee_l0_stats_get(h, &s)); /* takes the lock the child released */
     CHECK_REGION(h);
     munmap((void *)sync, 4096);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_CLOSE_UNLINK(h, name);
 }
 
 /* Die between the two stores of a publication: the entry is torn (w0 has
@@ -712,9 +685,7 @@ TEST(killed_mid_publish_torn_entry) {
     PROMPTLY("set of the torn key", OK(u_set_val(h, 2, 2, 300)));
     u_expect_val(h, 2, 2);
     for (uint32_t id = 3; id < 300; id++) u_expect_val(h, id, 1);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* Die in the middle of a shard rebuild: layout sequence odd. */
@@ -743,8 +714,7 @@ TEST(killed_mid_rebuild_odd_layout) {
                        CACHEE_L0_NOTFOUND));
     CHECK_REGION(h);
     for (uint32_t id = 0; id < 300; id++) u_expect_val(h, id, 1);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_CLOSE_UNLINK(h, name);
 }
 
 /* Die in a refill after taking a free segment and marking it OPEN, before
@@ -779,9 +749,7 @@ TEST(killed_between_refill_steps) {
     cachee_l0_info info = u_info(h);
     for (uint32_t id = 5000; id < 5000 + 2 * info.arena_size / 1000; id++)
         OK(u_set_val(h, id, 3, 1000));
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* Die holding the reservation of a large extent (a big value being
@@ -819,16 +787,13 @@ TEST(killed_writing_large_value_extent_reclaimed) {
     s = u_stats(h);
     CHECK(s.segments_open == s0.segments_open);
     OK(u_set_val(h, 7, 4, info.value_max / 2));
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* The same, black box: a writer of large values killed at random. */
 TEST(large_value_writers_killed) {
     char name[128];
-    u_name(name, sizeof name, "killbig");
-    cachee_l0 *h = u_create_opts(name, 8 * MiB, 64 * KiB, 4096, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "killbig", 8 * MiB, 64 * KiB, 4096, 0);
     cachee_l0_info info = u_info(h);
     int kills = u_long_mode() ? 100 : 15;
     u_rng r = u_rng_seed(5150);
@@ -863,9 +828,7 @@ TEST(large_value_writers_killed) {
     if (s.segments_open != 0) dump_open_segments(h);
     CHECK(s.segments_open == 0); /* nobody is writing: nothing may stay open */
     CHECK(s.pins == 0 && s.segments_reclaiming == 0);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* A process that opened the region itself, registered and pinned, forks a
@@ -875,8 +838,7 @@ TEST(large_value_writers_killed) {
  * to the process ("whatever kills it"). */
 TEST(opener_killed_while_forked_child_lives) {
     char name[128];
-    u_name(name, sizeof name, "opener");
-    cachee_l0 *h = u_create_opts(name, 4 * MiB, 16 * KiB, 4096, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "opener", 4 * MiB, 16 * KiB, 4096, 0);
     for (uint32_t id = 0; id < 50; id++) OK(u_set_val(h, id, 1, 500));
     CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0); /* we wait for the orphan */
     volatile uint64_t *sync = u_shm(4096);
@@ -922,9 +884,7 @@ TEST(opener_killed_while_forked_child_lives) {
     CHECK(s.live_procs == 2);
     CHECK(s.pins == 0 && s.pinned_bytes == 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 int main(int argc, char **argv) { return l0test_main(argc, argv); }

@@ -173,8 +173,7 @@ TEST(many_openers_many_rounds) {
     cachee_l0 *h = u_attach(name);
     CHECK_REGION(h);
     CHECK(u_stats(h).live_procs == 1);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_CLOSE_UNLINK(h, name);
     printf("  %d rounds of %d processes: %d fresh, %d existing, %d abandoned, %d exclusive; "
            "0 failures\n", rounds, P, kinds[0], kinds[1], kinds[2], kinds[3]);
 }
@@ -294,8 +293,7 @@ TEST(creator_mappings_carry_the_path) {
     cachee_l0 *h2 = u_attach(name);
     CHECK(mapped_inode(path) == (uint64_t)st.st_ino);
     OK(cachee_l0_close(h2));
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_CLOSE_UNLINK(h, name);
 }
 
 int main(int argc, char **argv) { return l0test_main(argc, argv); }

@@ -101,8 +101,7 @@ static void chain(cachee_l0 *h, volatile uint64_t *sync) {
 
 TEST(fork_depth_1_2_3_immediate_use) {
     char name[128];
-    u_name(name, sizeof name, "depth");
-    cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "depth", 4 * MiB, 16 * KiB);
     OK(u_set_val(h, 0, 1, 300));
     volatile uint64_t *sync = u_shm(4096);
     pid_t kid = u_fork();
@@ -122,16 +121,13 @@ TEST(fork_depth_1_2_3_immediate_use) {
     CHECK(s.live_procs == 1);
     CHECK(s.reaped_procs == 3);
     CHECK(s.pins == 0);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* Every entry point works as the first call of a forked child. */
 TEST(fork_any_call_first) {
     char name[128];
-    u_name(name, sizeof name, "first");
-    cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "first", 4 * MiB, 16 * KiB);
     for (uint32_t id = 0; id < 20; id++) OK(u_set_val(h, id, 1, 200));
     enum { NCALLS = 13 };
     for (int call = 0; call < NCALLS; call++) {
@@ -185,16 +181,14 @@ TEST(fork_any_call_first) {
     cachee_l0_stats s = u_stats(h);
     CHECK(s.live_procs == 1);
     CHECK(s.pins == 0);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_CLOSE_UNLINK(h, name);
 }
 
 /* A child that closes the inherited handle without ever using it must not
  * take the parent's registration with it. */
 TEST(fork_child_closes_unused_handle) {
     char name[128];
-    u_name(name, sizeof name, "cclose");
-    cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "cclose", 4 * MiB, 16 * KiB);
     OK(u_set_val(h, 1, 1, 100));
     cachee_l0_view v;
     OK(cachee_l0_get_pinned(h, "k:1", 3, &v));
@@ -222,15 +216,12 @@ TEST(fork_child_closes_unused_handle) {
     CHECK(s.live_procs == 1 && s.pins == 1);
     OK(cachee_l0_release(h, &v));
     CHECK(u_stats(h).reaped_procs == 0);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 TEST(fork_many_children_slots_reaped_and_reused) {
     char name[128];
-    u_name(name, sizeof name, "many");
-    cachee_l0 *h = u_create_opts(name, 4 * MiB, 16 * KiB, 0, 8);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "many", 4 * MiB, 16 * KiB, 0, 8);
     OK(u_set_val(h, 0, 1, 100));
     int n = u_long_mode() ? 400 : 60;
     int closed = 0;
@@ -267,9 +258,7 @@ TEST(fork_many_children_slots_reaped_and_reused) {
     u_inc(&sync[1]);
     for (int i = 0; i < 7; i++) CHECK_CHILD(pids[i], 10);
     wait_live(h, 1);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* ------------------------------------------------------------ hand-off */
@@ -291,8 +280,7 @@ static pid_t fork_with_handoff(cachee_l0 *h) {
 
 TEST(fork_handoff_view_survives_in_child) {
     char name[128];
-    u_name(name, sizeof name, "handoff");
-    cachee_l0 *h = u_create_opts(name, 4 * MiB, 16 * KiB, 16384, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "handoff", 4 * MiB, 16 * KiB, 16384, 0);
     cachee_l0_info info = u_info(h);
     OK(u_set_val(h, 1, 1, 5000));
     cachee_l0_view v;
@@ -342,9 +330,7 @@ TEST(fork_handoff_view_survives_in_child) {
     CHECK(s.pins == 0 && s.segments_limbo == 0);
     CHECK(s.live_procs == 1);
     free(copy);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* Hand-off down a chain: each level inherits the view, hands it on, then
@@ -352,8 +338,7 @@ TEST(fork_handoff_view_survives_in_child) {
  * after the region was overwritten three times over. */
 TEST(fork_handoff_depth_3) {
     char name[128];
-    u_name(name, sizeof name, "handoff3");
-    cachee_l0 *h = u_create_opts(name, 4 * MiB, 16 * KiB, 16384, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "handoff3", 4 * MiB, 16 * KiB, 16384, 0);
     cachee_l0_info info = u_info(h);
     OK(u_set_val(h, 1, 1, 3000));
     cachee_l0_view v;
@@ -395,9 +380,7 @@ TEST(fork_handoff_depth_3) {
     CHECK_CHILD(top, 60);
     s = u_stats(h);
     CHECK(s.pins == 0 && s.live_procs == 1);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* A hand-off child that forks with hand-off again before its own parent
@@ -407,8 +390,7 @@ TEST(fork_handoff_depth_3) {
  * tests/torture/repro/fork_handoff_chain_race.c). */
 TEST(handoff_child_forks_before_its_parent_returns) {
     char name[128];
-    u_name(name, sizeof name, "handoffchain");
-    cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "handoffchain", 4 * MiB, 16 * KiB);
     OK(u_set_val(h, 1, 1, 100));
     volatile uint64_t *sync = u_shm(4096);
     OK(cachee_l0_fork_prepare(h));
@@ -438,9 +420,7 @@ TEST(handoff_child_forks_before_its_parent_returns) {
     CHECK_CHILD(pid, 60);
     u_expect_val(h, 2, 1);
     wait_live(h, 1);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* Without hand-off: children work (lazy registration); a view inherited
@@ -448,8 +428,7 @@ TEST(handoff_child_forks_before_its_parent_returns) {
  * child is harmless. */
 TEST(fork_without_handoff) {
     char name[128];
-    u_name(name, sizeof name, "nohand");
-    cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "nohand", 4 * MiB, 16 * KiB);
     OK(u_set_val(h, 1, 1, 2000));
     cachee_l0_view v;
     OK(cachee_l0_get_pinned(h, "k:1", 3, &v));
@@ -476,9 +455,7 @@ TEST(fork_without_handoff) {
     OK(cachee_l0_release(h, &v));
     CHECK(u_stats(h).pins == 0);
     u_expect_val(h, 2, 1);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* prepare + parent without a child adopting the slot (fork failed, or the
@@ -486,8 +463,7 @@ TEST(fork_without_handoff) {
  * reclaimed. */
 TEST(fork_prepare_without_adoption) {
     char name[128];
-    u_name(name, sizeof name, "noadopt");
-    cachee_l0 *h = u_create(name, 4 * MiB, 16 * KiB);
+    cachee_l0 *h = u_new(name, sizeof name, "noadopt", 4 * MiB, 16 * KiB);
     OK(u_set_val(h, 1, 1, 700));
     cachee_l0_view v;
     OK(cachee_l0_get_pinned(h, "k:1", 3, &v));
@@ -528,9 +504,7 @@ TEST(fork_prepare_without_adoption) {
     CHECK(u_stats(h).pins == 1);
     OK(cachee_l0_release(h, &v));
     CHECK(u_stats(h).pins == 0);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 int main(int argc, char **argv) { return l0test_main(argc, argv); }

@@ -105,8 +105,7 @@ TEST(hugepages_flag_gives_huge_pages_on_huge_advise_tmpfs) {
     OK(cachee_l0_get(h, "k999", 4, out, sizeof out, NULL));
     CHECK(memcmp(out, v, sizeof v) == 0);
     OK(cachee_l0_check(h, NULL, 0));
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(path));
+    U_CLOSE_UNLINK(h, path);
     unmount(dir);
 }
 
@@ -177,8 +176,7 @@ TEST(hugepages_flag_collapses_the_region_on_a_plain_tmpfs) {
         CHECK(sync[1] == 1 && sync[0] > 0);
     }
     OK(cachee_l0_check(h, NULL, 0));
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(path));
+    U_CLOSE_UNLINK(h, path);
     unmount(dir);
 }
 
@@ -192,8 +190,7 @@ TEST(mappings_are_2mib_aligned) {
     int aligned = 0;
     (void)pmd_mapped_kb(path, &aligned);
     CHECK(aligned);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_CLOSE_UNLINK(h, name);
 }
 
 int main(int argc, char **argv) { return l0test_main(argc, argv); }

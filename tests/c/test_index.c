@@ -56,11 +56,8 @@ static uint64_t expect_exact_or_absent(cachee_l0 *h, uint32_t n, uint64_t seq) {
     uint64_t present = 0;
     uint8_t buf[512];
     for (uint32_t id = 0; id < n; id++) {
-        char k[32];
-        size_t kl = u_key(k, sizeof k, id);
         cachee_l0_item it;
-        memset(&it, 0, sizeof it);
-        int rc = cachee_l0_get(h, k, kl, buf, sizeof buf, &it);
+        int rc = u_get_val(h, id, buf, sizeof buf, &it);
         if (rc == CACHEE_L0_NOTFOUND) continue;
         OK(rc);
         CHECK(u_value_equals(buf, it.value_len, id, seq) == 0);
@@ -107,17 +104,14 @@ TEST(index_full_sets_rebuild_rarely) {
     /* The index holds about max_entries (75% of its slots) on average. */
     CHECK(st.entries >= g->nshards * g->live_low && st.entries <= cap);
     CHECK(expect_exact_or_absent(h, nkeys, 1) == st.entries);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* The eviction batch keeps hot keys: a key read between sets survives many
  * rounds of index pressure (CLOCK gives it a second chance). */
 TEST(index_full_hot_keys_stay) {
     char name[128];
-    u_name(name, sizeof name, "ixhot");
-    cachee_l0 *h = u_create_opts(name, 8 * MiB, 64 * KiB, 1024, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "ixhot", 8 * MiB, 64 * KiB, 1024, 0);
     const uint32_t hot = 50;
     for (uint32_t id = 0; id < hot; id++) OK(u_set_val(h, id, 1, 64));
     uint8_t buf[256];
@@ -135,16 +129,7 @@ TEST(index_full_hot_keys_stay) {
     }
     printf("  %u of %u hot keys kept\n", kept, hot);
     CHECK(kept == hot);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
-}
-
-static void kill_and_reap(pid_t pid) {
-    kill(pid, SIGKILL);
-    int st = 0;
-    CHECK(waitpid(pid, &st, 0) == pid);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    U_FINISH(h, name);
 }
 
 /*
@@ -155,8 +140,7 @@ static void kill_and_reap(pid_t pid) {
  */
 TEST(killed_mid_rebuild_sweep) {
     char name[128];
-    u_name(name, sizeof name, "ixsweep");
-    cachee_l0 *h = u_create_opts(name, 4 * MiB, 16 * KiB, 256, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "ixsweep", 4 * MiB, 16 * KiB, 256, 0);
     const l0_geom *g = &h->g;
     CHECK(g->nshards == 1);
     /* Load the shard to just below its limit, then delete every other key:
@@ -200,13 +184,12 @@ TEST(killed_mid_rebuild_sweep) {
         for (;;) pause();
     }
     u_wait_counter(&sync[0], 1, 30);
-    kill_and_reap(pid);
+    u_kill_and_reap(pid);
     munmap((void *)sync, 4096);
     for (uint32_t id = 1; id < n; id += 2) u_expect_val(h, id, 1);
     CHECK_REGION(h);
     CHECK(expect_exact_or_absent(h, n, 1) == n / 2);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_CLOSE_UNLINK(h, name);
 }
 
 /*
@@ -217,8 +200,7 @@ TEST(killed_mid_rebuild_sweep) {
  */
 TEST(writers_killed_with_index_full) {
     char name[128];
-    u_name(name, sizeof name, "ixkill");
-    cachee_l0 *h = u_create_opts(name, 4 * MiB, 16 * KiB, 256, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "ixkill", 4 * MiB, 16 * KiB, 256, 0);
     int rounds = u_long_mode() ? 100 : 20;
     u_rng r = u_rng_seed(42);
     const uint32_t span = 4000;
@@ -230,15 +212,13 @@ TEST(writers_killed_with_index_full) {
                              1, 64));
         }
         u_sleep_ms(1.0 + (double)u_below(&r, 20));
-        kill_and_reap(pid);
+        u_kill_and_reap(pid);
         CHECK_REGION(h);
         (void)expect_exact_or_absent(h, span, 1);
         for (uint32_t id = 0; id < 64; id++) OK(u_set_val(h, span + id, 1, 64));
         (void)expect_exact_or_absent(h, span + 64, 1);
     }
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 int main(int argc, char **argv) { return l0test_main(argc, argv); }

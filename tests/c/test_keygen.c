@@ -15,8 +15,7 @@ static uint32_t gen_of(cachee_l0 *h, const char *k) {
 
 TEST(set_and_delete_bump_the_generation) {
     char name[128];
-    u_name(name, sizeof name, "gen");
-    cachee_l0 *h = u_create(name, 8 * MiB, 0);
+    cachee_l0 *h = u_new(name, sizeof name, "gen", 8 * MiB, 0);
     uint32_t count = 0;
     const uint32_t *tab = cachee_l0_generation_table(h, &count);
     CHECK(tab != NULL && count >= 1024 && (count & (count - 1)) == 0);
@@ -56,8 +55,7 @@ TEST(set_and_delete_bump_the_generation) {
 
 TEST(generation_survives_in_a_forked_writer) {
     char name[128];
-    u_name(name, sizeof name, "genfork");
-    cachee_l0 *h = u_create(name, 8 * MiB, 0);
+    cachee_l0 *h = u_new(name, sizeof name, "genfork", 8 * MiB, 0);
     uint32_t g0 = gen_of(h, "key");
     pid_t pid = fork();
     if (pid == 0) {
@@ -77,8 +75,7 @@ TEST(generation_survives_in_a_forked_writer) {
 
 TEST(promote_only_if_unchanged) {
     char name[128];
-    u_name(name, sizeof name, "promote");
-    cachee_l0 *h = u_create(name, 8 * MiB, 0);
+    cachee_l0 *h = u_new(name, sizeof name, "promote", 8 * MiB, 0);
     uint32_t g = gen_of(h, "p");
     /* absent and unchanged: stored, generation not bumped */
     OK(cachee_l0_promote(h, "p", 1, "val", 3, "m", 1, 0, g));
@@ -147,8 +144,7 @@ static void hook(void *arg, const cachee_l0_evicted *e) {
 
 TEST(eviction_hook_sees_live_victims) {
     char name[128];
-    u_name(name, sizeof name, "hook");
-    cachee_l0 *h = u_create(name, 4 * MiB, 16 << 10);
+    cachee_l0 *h = u_new(name, sizeof name, "hook", 4 * MiB, 16 << 10);
     struct seen s;
     memset(&s, 0, sizeof s);
     OK(cachee_l0_set_evict_hook(h, hook, &s));
@@ -181,8 +177,7 @@ TEST(eviction_hook_sees_live_victims) {
 
 TEST(eviction_hook_skips_deleted_and_other_handles) {
     char name[128];
-    u_name(name, sizeof name, "hook2");
-    cachee_l0 *h = u_create(name, 4 * MiB, 16 << 10);
+    cachee_l0 *h = u_new(name, sizeof name, "hook2", 4 * MiB, 16 << 10);
     cachee_l0 *other = u_attach(name);
     struct seen s;
     memset(&s, 0, sizeof s);

@@ -291,8 +291,7 @@ static bool enough_work(cachee_l0 *h, wstats *w, int n) {
 
 TEST(processes_no_torn_reads_under_eviction) {
     char name[128];
-    u_name(name, sizeof name, "stress");
-    cachee_l0 *h = u_create_opts(name, 3 * MiB, 16 * KiB, 8192, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "stress", 3 * MiB, 16 * KiB, 8192, 0);
     cachee_l0_info info = u_info(h);
     const int W = 2, R = 2;
     double secs = u_long_mode() ? 60.0 : 8.0;
@@ -327,15 +326,12 @@ TEST(processes_no_torn_reads_under_eviction) {
     CHECK(s.pins == 0 && s.pinned_bytes == 0);
     CHECK(s.live_procs == 1);
     CHECK(s.reaped_procs == (uint64_t)(W + R));
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 TEST(threads_no_torn_reads_under_eviction) {
     char name[128];
-    u_name(name, sizeof name, "threads");
-    cachee_l0 *h = u_create_opts(name, 3 * MiB, 16 * KiB, 8192, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "threads", 3 * MiB, 16 * KiB, 8192, 0);
     cachee_l0_info info = u_info(h);
     enum { W = 2, R = 2 };
     double secs = u_long_mode() ? 30.0 : 5.0;
@@ -363,9 +359,7 @@ TEST(threads_no_torn_reads_under_eviction) {
     CHECK(s.evictions > 0);
     CHECK(s.pins == 0 && s.pinned_bytes == 0);
     CHECK(s.live_procs == 1);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /*
@@ -491,18 +485,6 @@ TEST(tiny_region_many_writers_never_corrupt_values) {
 
 /* ------------------------------------------------------------ pins */
 
-static int set_val(cachee_l0 *h, uint32_t id, uint64_t seq, size_t len,
-                   uint64_t ttl) {
-    uint8_t *buf = malloc(len);
-    CHECK(buf != NULL);
-    u_make_value(buf, len, id, seq);
-    char k[32];
-    size_t kl = u_key(k, sizeof k, id);
-    int rc = cachee_l0_set(h, k, kl, buf, len, NULL, 0, ttl, 0);
-    free(buf);
-    return rc;
-}
-
 /* Another process writes `factor` times the arena in fresh keys. */
 static void flood_from_child(cachee_l0 *h, uint64_t bytes, uint32_t first_id) {
     pid_t pid = u_fork();
@@ -510,7 +492,7 @@ static void flood_from_child(cachee_l0 *h, uint64_t bytes, uint32_t first_id) {
         uint64_t done = 0;
         for (uint32_t id = first_id; done < bytes; id++) {
             size_t len = 200 + (id % 7) * 300;
-            OK(set_val(h, id, 1, len, 0));
+            OK(u_set_val_ex(h, id, 1, len, 0, 0));
             done += len;
         }
         _exit(0);
@@ -520,12 +502,11 @@ static void flood_from_child(cachee_l0 *h, uint64_t bytes, uint32_t first_id) {
 
 TEST(pinned_view_survives_overwrite_delete_expiry_eviction) {
     char name[128];
-    u_name(name, sizeof name, "pinsurv");
-    cachee_l0 *h = u_create_opts(name, 4 * MiB, 16 * KiB, 16384, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "pinsurv", 4 * MiB, 16 * KiB, 16384, 0);
     cachee_l0_info info = u_info(h);
     /* one normal value, one extent of three segments */
-    OK(set_val(h, 1, 1, 5000, 0));
-    OK(set_val(h, 2, 1, 40000, 0));
+    OK(u_set_val_ex(h, 1, 1, 5000, 0, 0));
+    OK(u_set_val_ex(h, 2, 1, 40000, 0, 0));
     cachee_l0_view v1, v2;
     OK(cachee_l0_get_pinned(h, "k:1", 3, &v1));
     OK(cachee_l0_get_pinned(h, "k:2", 3, &v2));
@@ -534,15 +515,15 @@ TEST(pinned_view_survives_overwrite_delete_expiry_eviction) {
     memcpy(c1, v1.data, v1.len);
     memcpy(c2, v2.data, v2.len);
     /* roll this process's open segment so the pinned one can be evicted */
-    for (uint32_t id = 100; id < 140; id++) OK(set_val(h, id, 1, 1000, 0));
+    for (uint32_t id = 100; id < 140; id++) OK(u_set_val_ex(h, id, 1, 1000, 0, 0));
 
-    OK(set_val(h, 1, 2, 6000, 0)); /* overwrite */
-    OK(set_val(h, 2, 2, 41000, 0));
+    OK(u_set_val_ex(h, 1, 2, 6000, 0, 0)); /* overwrite */
+    OK(u_set_val_ex(h, 2, 2, 41000, 0, 0));
     CHECK(memcmp(v1.data, c1, v1.len) == 0 && memcmp(v2.data, c2, v2.len) == 0);
     OK(cachee_l0_delete(h, "k:1", 3)); /* delete */
     OK(cachee_l0_delete(h, "k:2", 3));
     CHECK(memcmp(v1.data, c1, v1.len) == 0 && memcmp(v2.data, c2, v2.len) == 0);
-    OK(set_val(h, 1, 3, 700, 20 * 1000000ull)); /* expire */
+    OK(u_set_val_ex(h, 1, 3, 700, 20 * 1000000ull, 0)); /* expire */
     u_sleep_ms(40);
     uint8_t tmp[8];
     CHECK_RC(cachee_l0_get(h, "k:1", 3, tmp, sizeof tmp, NULL), CACHEE_L0_NOTFOUND);
@@ -587,18 +568,15 @@ TEST(pinned_view_survives_overwrite_delete_expiry_eviction) {
     CHECK(s.used_bytes + s.free_bytes == s.capacity_bytes);
     free(c1);
     free(c2);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* Pinned views of a reader process survive a writer process's flood. */
 TEST(pins_of_another_process_block_reuse) {
     char name[128];
-    u_name(name, sizeof name, "xpins");
-    cachee_l0 *h = u_create_opts(name, 4 * MiB, 16 * KiB, 16384, 0);
+    cachee_l0 *h = u_new_opts(name, sizeof name, "xpins", 4 * MiB, 16 * KiB, 16384, 0);
     cachee_l0_info info = u_info(h);
-    for (uint32_t id = 0; id < 200; id++) OK(set_val(h, id, 7, 1500, 0));
+    for (uint32_t id = 0; id < 200; id++) OK(u_set_val_ex(h, id, 7, 1500, 0, 0));
     volatile uint64_t *sync = u_shm(4096);
     pid_t reader = u_fork();
     if (reader == 0) {
@@ -643,9 +621,7 @@ TEST(pins_of_another_process_block_reuse) {
     flood_from_child(h, info.arena_size / 2, 90000);
     s = u_stats(h);
     CHECK(s.segments_limbo == 0);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* ----------------------------------------------------- fork inheritance */
@@ -653,11 +629,8 @@ TEST(pins_of_another_process_block_reuse) {
 static void verify_range(cachee_l0 *h, uint32_t first, uint32_t n, uint64_t seq) {
     uint8_t buf[4096];
     for (uint32_t id = first; id < first + n; id++) {
-        char k[32];
-        size_t kl = u_key(k, sizeof k, id);
         cachee_l0_item it;
-        memset(&it, 0, sizeof it);
-        int rc = cachee_l0_get(h, k, kl, buf, sizeof buf, &it);
+        int rc = u_get_val(h, id, buf, sizeof buf, &it);
         if (rc != 0) {
             fprintf(stderr, "  pid %d: get(k:%u) = %d (%s)\n", (int)getpid(), id, rc,
                     cachee_l0_strerror(rc));
@@ -669,9 +642,8 @@ static void verify_range(cachee_l0 *h, uint32_t first, uint32_t n, uint64_t seq)
 
 TEST(fork_inheritance_children_and_grandchildren) {
     char name[128];
-    u_name(name, sizeof name, "inherit");
-    cachee_l0 *h = u_create_opts(name, 16 * MiB, 0, 65536, 0);
-    for (uint32_t id = 0; id < 500; id++) OK(set_val(h, id, 1, 100 + id, 0));
+    cachee_l0 *h = u_new_opts(name, sizeof name, "inherit", 16 * MiB, 0, 65536, 0);
+    for (uint32_t id = 0; id < 500; id++) OK(u_set_val_ex(h, id, 1, 100 + id, 0, 0));
     volatile uint64_t *sync = u_shm(4096);
     enum { C = 3, G = 2, TOTAL = 1 + C + C * G };
     pid_t kids[C];
@@ -681,7 +653,7 @@ TEST(fork_inheritance_children_and_grandchildren) {
         /* child: read what the parent wrote before fork, right away */
         verify_range(h, 0, 500, 1);
         uint32_t mine = 1000 + (uint32_t)c * 100;
-        for (uint32_t id = mine; id < mine + 50; id++) OK(set_val(h, id, 2, 300, 0));
+        for (uint32_t id = mine; id < mine + 50; id++) OK(u_set_val_ex(h, id, 2, 300, 0, 0));
         pid_t gk[G];
         for (int g = 0; g < G; g++) {
             gk[g] = u_fork();
@@ -689,7 +661,7 @@ TEST(fork_inheritance_children_and_grandchildren) {
             verify_range(h, 0, 500, 1);
             verify_range(h, mine, 50, 2);
             uint32_t gm = 5000 + (uint32_t)(c * G + g) * 100;
-            for (uint32_t id = gm; id < gm + 20; id++) OK(set_val(h, id, 3, 200, 0));
+            for (uint32_t id = gm; id < gm + 20; id++) OK(u_set_val_ex(h, id, 3, 200, 0, 0));
             cachee_l0_view v;
             OK(cachee_l0_get_pinned(h, "k:7", 3, &v));
             CHECK(u_value_equals(v.data, v.len, 7, 1) == 0);
@@ -723,9 +695,7 @@ TEST(fork_inheritance_children_and_grandchildren) {
     CHECK(s.sets == 500 + C * 50 + C * G * 20);
     CHECK(s.pins == 0);
     verify_range(h, 0, 500, 1);
-    CHECK_REGION(h);
-    OK(cachee_l0_close(h));
-    OK(cachee_l0_unlink(name));
+    U_FINISH(h, name);
 }
 
 /* Concurrent creation of one region: tests/c/test_create_race.c. */
