@@ -51,9 +51,10 @@ def remove_path(path):
         pass
 
 
-def remove_leftovers():
-    """Remove /dev/shm entries with our prefix left by dead test processes."""
-    pat = re.compile(r"^" + re.escape(PREFIX) + r"(\d+)-")
+def remove_leftovers(prefix=PREFIX):
+    """Remove /dev/shm entries named `prefix<pid>-...` whose process is dead
+    (left by killed test runs; the torture harness passes its own prefix)."""
+    pat = re.compile(r"^" + re.escape(prefix) + r"(\d+)-")
     try:
         names = os.listdir(SHM)
     except OSError:

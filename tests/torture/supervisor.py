@@ -4,17 +4,20 @@ A Supervisor owns one region under /dev/shm and the Shared state of its
 workers: it forks them, notices operations running over the stall limit
 (--stall-seconds, 1 s by default) and workers that die on their own,
 SIGKILLs and restarts them, pauses them at an operation boundary to compare
-the region's pin totals with what they hold, and sums their counters.  Also the process helpers around it: regions of dead runs
-removed, a region unlinked whatever state it is in.
+the region's pin totals with what they hold, and sums their counters.  Regions of dead runs are removed with the pytest suite's helpers
+(tests/python/cachee_testutil.py).
 """
 import os
 import random
-import re
 import signal
 import sys
 import time
 
 import cachee
+
+# The region clean-up helpers are the pytest suite's (tests/python).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import cachee_testutil as testutil  # noqa: E402
 from diagnostics import dump_slots, stall_dump
 from shared import (
     F_ACK, F_BYTES_RD, F_BYTES_WR, F_CONTAINS, F_DELS, F_ERRORS, F_EXPIRED, F_FULL, F_GETBUF,
@@ -33,36 +36,9 @@ PIN_POLL_S = 1.0                  # how long pins may take to be reclaimed
 FREEZE_TIMEOUT_S = 3.0
 
 
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_leftovers():
-    pat = re.compile(r"^" + re.escape(PREFIX) + r"(\d+)-")
-    try:
-        names = os.listdir(SHM)
-    except OSError:
-        return
-    for name in names:
-        m = pat.match(name)
-        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
-            unlink_region(os.path.join(SHM, name))
-
-
-def unlink_region(path):
-    try:
-        cachee.unlink(path)
-    except (cachee.CacheError, OSError):
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+    """Remove the regions of dead torture runs (the pytest suite's helper)."""
+    testutil.remove_leftovers(PREFIX)
 
 
 class Supervisor:
@@ -317,7 +293,7 @@ class Supervisor:
             self.cache.close()
         except Exception:
             pass
-        unlink_region(self.path)
+        testutil.remove_path(self.path)
 
     def totals(self):
         q = self.sh.q
