@@ -180,6 +180,7 @@ static inline cachee_l0 *u_new_opts(char *name, size_t cap, const char *tag,
     return u_create_opts(name, size, seg, max_entries, max_procs);
 }
 
+/** u_new_opts with the default entry and process limits. */
 static inline cachee_l0 *u_new(char *name, size_t cap, const char *tag,
                                uint64_t size, uint32_t seg) {
     return u_new_opts(name, cap, tag, size, seg, 0, 0);
