@@ -27,7 +27,7 @@ VENV      := .venv
 PY        := $(VENV)/bin/python
 
 .PHONY: test
-test: deps test-c test-go test-capi test-python test-torture test-install bench-build ## every suite: C (ASan/UBSan), Go (-race, fuzz), Python (plain and sanitized), short torture
+test: deps test-c test-go test-capi test-python test-torture test-install bench-build test-bench ## every suite: C (ASan/UBSan), Go (-race, fuzz), Python (plain and sanitized), short torture, the benchmarks' helpers
 
 $(VENV)/.ready: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench-build: ## the C benchmarks still compile
 	@mkdir -p build/bench
 	@for f in bench/l0/*.c; do $(CC) $(CWARN) -O2 $(CINC) $$f $(L0_SRC) -o build/bench/$$(basename $$f .c) -lpthread -lm || exit 1; done
 	@echo "bench: C programs build"
+
+.PHONY: test-bench
+test-bench: deps ## the benchmarks' own helpers (statistics, goals, plots), without timing
+	PYTHONPATH=bench/python $(PY) -m pytest -q bench/python
 
 .PHONY: demo
 demo: build ## the main job: workers sharing one copy of 200k embeddings (memory table)
