@@ -269,6 +269,35 @@ static PyObject *pairs_of(PyObject *items) {
     return list;
 }
 
+/* One pass over the (key, value) pairs of set_many.  store == 0: check
+ * every key and value (the first pass, so that bad input changes nothing);
+ * store == 1: write them.  0, or -1 with an exception set. */
+static int set_many_pass(CacheObject *c, PyObject *list, uint64_t ttl_v, int store) {
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *p = PyList_GET_ITEM(list, i);
+        KeyBytes k;
+        Py_buffer b;
+        if (key_get(PyTuple_GET_ITEM(p, 0), &k) < 0 ||
+            value_buffer(PyTuple_GET_ITEM(p, 1), &b) < 0)
+            return -1;
+        size_t len = (size_t)b.len;
+        if (!store) {
+            PyBuffer_Release(&b);
+            if (len > c->region->value_max) {
+                PyErr_Format(cachee_state()->ValueTooLargeError,
+                             "value of %zu bytes is larger than this region accepts", len);
+                return -1;
+            }
+            continue;
+        }
+        int rc = store_one(c, &k, b.buf, len, NULL, 0, ttl_v, 0);
+        PyBuffer_Release(&b);
+        if (c->tier_h) tiers_demote_drain(c, rc < 0); /* when half full */
+        if (rc < 0) return -1;
+    }
+    return 0;
+}
+
 PyObject *cache_set_many(CacheObject *c, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"items", "ttl", NULL};
     PyObject *items, *ttl = Py_None;
@@ -278,44 +307,10 @@ PyObject *cache_set_many(CacheObject *c, PyObject *args, PyObject *kw) {
     if (ttl_ns(ttl, &ttl_v) < 0) return NULL;
     PyObject *list = pairs_of(items);
     if (list == NULL) return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(list);
-    /* Validate everything first, so bad input changes nothing. */
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *p = PyList_GET_ITEM(list, i);
-        KeyBytes k;
-        Py_buffer b;
-        if (key_get(PyTuple_GET_ITEM(p, 0), &k) < 0 ||
-            value_buffer(PyTuple_GET_ITEM(p, 1), &b) < 0) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        size_t len = (size_t)b.len;
-        PyBuffer_Release(&b);
-        if (len > c->region->value_max) {
-            Py_DECREF(list);
-            PyErr_Format(cachee_state()->ValueTooLargeError,
-                         "value of %zu bytes is larger than this region accepts", len);
-            return NULL;
-        }
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *p = PyList_GET_ITEM(list, i);
-        KeyBytes k;
-        Py_buffer b;
-        if (key_get(PyTuple_GET_ITEM(p, 0), &k) < 0 ||
-            value_buffer(PyTuple_GET_ITEM(p, 1), &b) < 0) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        int rc = store_one(c, &k, b.buf, (size_t)b.len, NULL, 0, ttl_v, 0);
-        PyBuffer_Release(&b);
-        if (c->tier_h) tiers_demote_drain(c, rc < 0); /* when half full */
-        if (rc < 0) {
-            Py_DECREF(list);
-            return NULL;
-        }
-    }
+    int rc = set_many_pass(c, list, ttl_v, 0);
+    if (rc == 0) rc = set_many_pass(c, list, ttl_v, 1);
     Py_DECREF(list);
+    if (rc < 0) return NULL;
     if (c->tier_h) tiers_demote_drain(c, 1);
     Py_RETURN_NONE;
 }
